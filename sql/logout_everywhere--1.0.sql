@@ -1,0 +1,169 @@
+\echo Use "CREATE EXTENSION logout_everywhere" to load this file. \quit
+
+-- Every object lives in @extschema@ (logout_everywhere). The logic is in C
+-- (module logout_everywhere); this script declares it, the settings table,
+-- the privileges and the comments that \df+ shows.
+
+------------------------------------------------------------------------------
+-- Settings: one row per enabled user table, kept by pg_dump.
+------------------------------------------------------------------------------
+CREATE TABLE @extschema@.settings (
+    user_table               pg_catalog.regclass PRIMARY KEY,
+    token_table              pg_catalog.regclass NOT NULL,
+    id_column                pg_catalog.name     NOT NULL,
+    password_column          pg_catalog.name     NOT NULL,
+    subject_name             pg_catalog.text     NOT NULL,
+    include_purposes         pg_catalog.text[],
+    exclude_purposes         pg_catalog.text[],
+    apply_on_password_change pg_catalog.bool     NOT NULL,
+    action_name              pg_catalog.name     NOT NULL,
+    argument_name            pg_catalog.name     NOT NULL
+);
+COMMENT ON TABLE @extschema@.settings IS
+  'logout_everywhere: one row per user table given to enable(); written by enable() and disable()';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.settings', '');
+REVOKE ALL ON TABLE @extschema@.settings FROM PUBLIC;
+
+-- Any change of the settings (enable, disable, a DBA's UPDATE, a restore)
+-- tells every backend to drop its cached copy.
+CREATE FUNCTION @extschema@.settings_changed() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'settings_changed';
+CREATE TRIGGER settings_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.settings
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.settings_changed();
+
+------------------------------------------------------------------------------
+-- Configuration: the add-on's DSL.
+------------------------------------------------------------------------------
+CREATE FUNCTION @extschema@.enable(
+    user_table               pg_catalog.regclass,
+    token_table              pg_catalog.regclass DEFAULT NULL,
+    id_column                pg_catalog.name     DEFAULT 'id',
+    password_column          pg_catalog.name     DEFAULT 'hashed_password',
+    subject_name             pg_catalog.text     DEFAULT 'user',
+    include_purposes         pg_catalog.text[]   DEFAULT NULL,
+    exclude_purposes         pg_catalog.text[]   DEFAULT '{revocation}',
+    apply_on_password_change pg_catalog.bool     DEFAULT false,
+    action_name              pg_catalog.name     DEFAULT 'log_out_everywhere',
+    argument_name            pg_catalog.name     DEFAULT 'user')
+RETURNS void
+LANGUAGE c VOLATILE CALLED ON NULL INPUT
+AS 'MODULE_PATHNAME', 'enable';
+
+CREATE FUNCTION @extschema@.disable(user_table pg_catalog.regclass)
+RETURNS void
+LANGUAGE c VOLATILE CALLED ON NULL INPUT
+AS 'MODULE_PATHNAME', 'disable';
+
+------------------------------------------------------------------------------
+-- Logging out.
+------------------------------------------------------------------------------
+CREATE FUNCTION @extschema@.log_out_everywhere(
+    user_id          "any",
+    include_purposes pg_catalog.text[]   DEFAULT NULL,
+    exclude_purposes pg_catalog.text[]   DEFAULT NULL,
+    except_jti       pg_catalog.text     DEFAULT NULL,
+    user_table       pg_catalog.regclass DEFAULT NULL)
+RETURNS pg_catalog.int8
+LANGUAGE c VOLATILE CALLED ON NULL INPUT
+AS 'MODULE_PATHNAME', 'log_out_everywhere';
+
+CREATE FUNCTION @extschema@.revoke_subject(
+    subject          pg_catalog.text,
+    include_purposes pg_catalog.text[]   DEFAULT NULL,
+    exclude_purposes pg_catalog.text[]   DEFAULT NULL,
+    except_jti       pg_catalog.text     DEFAULT NULL,
+    user_table       pg_catalog.regclass DEFAULT NULL)
+RETURNS pg_catalog.int8
+LANGUAGE c VOLATILE CALLED ON NULL INPUT
+AS 'MODULE_PATHNAME', 'revoke_subject';
+
+CREATE FUNCTION @extschema@.subject_for(
+    user_id    "any",
+    user_table pg_catalog.regclass DEFAULT NULL)
+RETURNS pg_catalog.text
+LANGUAGE c STABLE CALLED ON NULL INPUT
+AS 'MODULE_PATHNAME', 'subject_for';
+
+------------------------------------------------------------------------------
+-- Checking tokens.
+------------------------------------------------------------------------------
+CREATE FUNCTION @extschema@.token_valid(
+    jti         pg_catalog.text,
+    purpose     pg_catalog.text     DEFAULT 'user',
+    token_table pg_catalog.regclass DEFAULT NULL)
+RETURNS pg_catalog.bool
+LANGUAGE c STABLE CALLED ON NULL INPUT
+AS 'MODULE_PATHNAME', 'token_valid';
+
+CREATE FUNCTION @extschema@.is_revoked(
+    jti         pg_catalog.text,
+    token_table pg_catalog.regclass DEFAULT NULL)
+RETURNS pg_catalog.bool
+LANGUAGE c STABLE CALLED ON NULL INPUT
+AS 'MODULE_PATHNAME', 'is_revoked';
+
+CREATE FUNCTION @extschema@.expunge_expired(
+    token_table pg_catalog.regclass DEFAULT NULL,
+    batch_size  pg_catalog.int4     DEFAULT 10000)
+RETURNS pg_catalog.int8
+LANGUAGE c VOLATILE CALLED ON NULL INPUT
+AS 'MODULE_PATHNAME', 'expunge_expired';
+
+CREATE FUNCTION @extschema@.require_valid_jwt()
+RETURNS void
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'require_valid_jwt';
+
+------------------------------------------------------------------------------
+-- Trigger functions, attached by enable().
+------------------------------------------------------------------------------
+CREATE FUNCTION @extschema@.password_trigger() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'password_trigger';
+
+CREATE FUNCTION @extschema@.token_guard() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'token_guard';
+
+------------------------------------------------------------------------------
+-- Privileges: nothing is callable by PUBLIC; the DBA grants what a role needs.
+------------------------------------------------------------------------------
+REVOKE ALL ON FUNCTION @extschema@.settings_changed() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.enable(pg_catalog.regclass, pg_catalog.regclass, pg_catalog.name, pg_catalog.name, pg_catalog.text, pg_catalog.text[], pg_catalog.text[], pg_catalog.bool, pg_catalog.name, pg_catalog.name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.disable(pg_catalog.regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.log_out_everywhere("any", pg_catalog.text[], pg_catalog.text[], pg_catalog.text, pg_catalog.regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.revoke_subject(pg_catalog.text, pg_catalog.text[], pg_catalog.text[], pg_catalog.text, pg_catalog.regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.subject_for("any", pg_catalog.regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.token_valid(pg_catalog.text, pg_catalog.text, pg_catalog.regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.is_revoked(pg_catalog.text, pg_catalog.regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.expunge_expired(pg_catalog.regclass, pg_catalog.int4) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.require_valid_jwt() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.password_trigger() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.token_guard() FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- What \df+ explains.
+------------------------------------------------------------------------------
+COMMENT ON FUNCTION @extschema@.enable(pg_catalog.regclass, pg_catalog.regclass, pg_catalog.name, pg_catalog.name, pg_catalog.text, pg_catalog.text[], pg_catalog.text[], pg_catalog.bool, pg_catalog.name, pg_catalog.name) IS
+  'Enable log-out-everywhere for a user table: validate the tables, record the settings, ensure an index on tokens(subject), guard token writes, create the action <schema>.<action_name>(<argument_name> <user row>) and, with apply_on_password_change, the password trigger. Calling it again replaces. Caller must own the user table.';
+COMMENT ON FUNCTION @extschema@.disable(pg_catalog.regclass) IS
+  'Remove the settings, action and triggers that enable() made for this user table; keeps the index and touches no token. Caller must own the user table.';
+COMMENT ON FUNCTION @extschema@.log_out_everywhere("any", pg_catalog.text[], pg_catalog.text[], pg_catalog.text, pg_catalog.regclass) IS
+  'Revoke every live token of one user (purpose becomes ''revocation''), except purposes excluded, purposes not included and except_jti; NULL purposes mean the configured ones. Returns how many tokens it revoked.';
+COMMENT ON FUNCTION @extschema@.revoke_subject(pg_catalog.text, pg_catalog.text[], pg_catalog.text[], pg_catalog.text, pg_catalog.regclass) IS
+  'Like log_out_everywhere, for a token subject given as is (a deleted user, a non-standard subject). Returns how many tokens it revoked.';
+COMMENT ON FUNCTION @extschema@.subject_for("any", pg_catalog.regclass) IS
+  'The token subject of a user id: subject_name || ''?id='' || the id form-encoded (application/x-www-form-urlencoded), as AshAuthentication writes it.';
+COMMENT ON FUNCTION @extschema@.token_valid(pg_catalog.text, pg_catalog.text, pg_catalog.regclass) IS
+  'True when a token row with this jti and purpose exists and has not expired (require_token_presence_for_authentication?). False for a NULL jti or purpose.';
+COMMENT ON FUNCTION @extschema@.is_revoked(pg_catalog.text, pg_catalog.regclass) IS
+  'True when a token row with this jti and purpose ''revocation'' exists. False for a NULL jti.';
+COMMENT ON FUNCTION @extschema@.expunge_expired(pg_catalog.regclass, pg_catalog.int4) IS
+  'Delete every token row, of any purpose, that expired before now, batch_size rows per statement, skipping rows locked by others. Returns how many it deleted.';
+COMMENT ON FUNCTION @extschema@.require_valid_jwt() IS
+  'PostgREST db-pre-request hook: refuse (HTTP 401) a request whose JWT jti (request.jwt.claims) is not a valid stored token; anonymous requests pass.';
+COMMENT ON FUNCTION @extschema@.password_trigger() IS
+  'Trigger attached by enable(apply_on_password_change => true): logs a user out everywhere when the password column changes.';
+COMMENT ON FUNCTION @extschema@.token_guard() IS
+  'Trigger attached by enable() to the token table: makes token writes and log-outs of the same subject meet (see README, Concurrency).';
+COMMENT ON FUNCTION @extschema@.settings_changed() IS
+  'Trigger on logout_everywhere.settings: tells every backend to reload its cached settings.';

@@ -1,0 +1,555 @@
+/*
+ * configuration.c
+ *    enable() and disable(): the add-on's DSL as SQL.
+ *
+ * enable() checks everything before it changes anything; then, with
+ * search_path set to pg_catalog only (as CREATE EXTENSION does), it records
+ * the settings, makes sure the token table has an index led by subject and
+ * the token guard trigger, creates the action and, if asked, the password
+ * triggers. It runs as the caller: creating the index, triggers and action
+ * needs the caller's own privileges. Only the settings row is written as the
+ * settings table's owner, after the ownership check.
+ */
+#include "logout_everywhere.h"
+
+#include "access/htup_details.h"
+#include "access/genam.h"
+#include "access/relation.h"
+#include "catalog/dependency.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "commands/trigger.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
+PG_FUNCTION_INFO_V1(enable);
+PG_FUNCTION_INFO_V1(disable);
+
+#define PASSWORD_ROW_TRIGGER "logout_everywhere_password"
+#define PASSWORD_FLUSH_TRIGGER "logout_everywhere_password_flush"
+#define TOKEN_GUARD_TRIGGER "logout_everywhere_token_guard"
+
+/* What enable() was given, NULLs resolved. */
+typedef struct EnableArguments
+{
+	Oid			user_table;
+	Oid			token_table;
+	char	   *id_column;
+	char	   *password_column;
+	char	   *subject_name;
+	ArrayType  *include_purposes;
+	ArrayType  *exclude_purposes;
+	bool		apply_on_password_change;
+	char	   *action_name;
+	char	   *argument_name;
+} EnableArguments;
+
+static void
+RequireArgument(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", name)));
+}
+
+static char *
+NonEmptyName(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	char	   *value;
+
+	RequireArgument(fcinfo, argno, name);
+	value = pstrdup(NameStr(*PG_GETARG_NAME(argno)));
+	if (value[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", name)));
+	return value;
+}
+
+/* 42501 unless the current user owns the relation. */
+static void
+RequireOwner(Oid relid)
+{
+	char		relkind = get_rel_relkind(relid);
+
+	if (relkind == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+#if PG_VERSION_NUM >= 160000
+	if (!object_ownercheck(RelationRelationId, relid, GetUserId()))
+#else
+	if (!pg_class_ownercheck(relid, GetUserId()))
+#endif
+		aclcheck_error(ACLCHECK_NOT_OWNER, get_relkind_objtype(relkind),
+					   get_rel_name(relid));
+}
+
+static Relation
+OpenTable(Oid relid, LOCKMODE mode)
+{
+	Relation	rel = try_relation_open(relid, mode);
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	return rel;
+}
+
+static char *
+QualifiedRelationName(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
+static char *
+ExtensionSchemaName(void)
+{
+	return (char *) quote_identifier(get_namespace_name(ExtensionSchemaOid()));
+}
+
+/* "tokens" as the caller's search_path finds it (the contract's default). */
+static Oid
+DefaultTokenTable(void)
+{
+	Oid			relid = RangeVarGetRelid(makeRangeVar(NULL, "tokens", -1), NoLock, true);
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"tokens\" does not exist"),
+				 errhint("Pass token_table to logout_everywhere.enable(), or put the schema of \"tokens\" on search_path.")));
+	return relid;
+}
+
+/* The default equality operator of a type, 42883 when it has none. */
+static Oid
+EqualityOperator(Oid type)
+{
+	TypeCacheEntry *entry = lookup_type_cache(type, TYPECACHE_EQ_OPR);
+
+	if (!OidIsValid(entry->eq_opr))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("could not identify an equality operator for type %s",
+						format_type_be(type))));
+	return entry->eq_opr;
+}
+
+/* A column of the user table must exist and be comparable. */
+static void
+RequireUserColumn(Relation rel, const char *column, const char *argument)
+{
+	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), column);
+
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						column, RelationGetRelationName(rel)),
+				 errhint("Pass the right column as %s.", argument)));
+	(void) EqualityOperator(get_atttype(RelationGetRelid(rel), attnum));
+}
+
+/* Run one generated statement; every name in it is quoted. */
+static void
+RunStatement(const char *sql)
+{
+	int			rc = SPI_execute(sql, false, 0);
+
+	if (rc < 0)
+		elog(ERROR, "\"%s\" failed: %s", sql, SPI_result_code_string(rc));
+}
+
+static void
+DropTriggerIfExists(Oid relid, const char *trigger)
+{
+	if (OidIsValid(get_trigger_oid(relid, trigger, true)))
+		RunStatement(psprintf("DROP TRIGGER %s ON %s", quote_identifier(trigger),
+							  QualifiedRelationName(relid)));
+}
+
+/* The action function of a user table, or InvalidOid. */
+static Oid
+ActionFunction(Oid user_table, const char *action_name)
+{
+	Oid			row_type = get_rel_type_id(user_table);
+	char	   *schema = get_namespace_name(get_rel_namespace(user_table));
+
+	return LookupFuncName(list_make2(makeString(schema), makeString(pstrdup(action_name))),
+						  1, &row_type, true);
+}
+
+static char *
+ActionSignature(Oid user_table, const char *action_name)
+{
+	return psprintf("%s(%s)",
+					quote_qualified_identifier(get_namespace_name(get_rel_namespace(user_table)),
+											   action_name),
+					format_type_be_qualified(get_rel_type_id(user_table)));
+}
+
+/* Remove what enable() made on the user table (not the token guard). */
+static void
+DropUserTableObjects(Oid user_table, const char *action_name)
+{
+	if (OidIsValid(ActionFunction(user_table, action_name)))
+		RunStatement(psprintf("DROP FUNCTION %s", ActionSignature(user_table, action_name)));
+	DropTriggerIfExists(user_table, PASSWORD_ROW_TRIGGER);
+	DropTriggerIfExists(user_table, PASSWORD_FLUSH_TRIGGER);
+}
+
+/* Insert or replace the settings row, as the settings table's owner. */
+static void
+WriteSettings(EnableArguments *args)
+{
+	Oid			types[10] = {REGCLASSOID, REGCLASSOID, NAMEOID, NAMEOID, TEXTOID,
+		TEXTARRAYOID, TEXTARRAYOID, BOOLOID, NAMEOID, NAMEOID};
+	Datum		values[10];
+	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			saved_userid;
+	int			saved_sec_context;
+	char	   *sql;
+	int			rc;
+
+	values[0] = ObjectIdGetDatum(args->user_table);
+	values[1] = ObjectIdGetDatum(args->token_table);
+	values[2] = DirectFunctionCall1(namein, CStringGetDatum(args->id_column));
+	values[3] = DirectFunctionCall1(namein, CStringGetDatum(args->password_column));
+	values[4] = CStringGetTextDatum(args->subject_name);
+	values[5] = PointerGetDatum(args->include_purposes);
+	values[6] = PointerGetDatum(args->exclude_purposes);
+	values[7] = BoolGetDatum(args->apply_on_password_change);
+	values[8] = DirectFunctionCall1(namein, CStringGetDatum(args->action_name));
+	values[9] = DirectFunctionCall1(namein, CStringGetDatum(args->argument_name));
+	if (args->include_purposes == NULL)
+		nulls[5] = 'n';
+	if (args->exclude_purposes == NULL)
+		nulls[6] = 'n';
+
+	sql = psprintf("INSERT INTO %s.settings (user_table, token_table, id_column,"
+				   " password_column, subject_name, include_purposes, exclude_purposes,"
+				   " apply_on_password_change, action_name, argument_name)"
+				   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+				   " ON CONFLICT (user_table) DO UPDATE SET token_table = excluded.token_table,"
+				   " id_column = excluded.id_column, password_column = excluded.password_column,"
+				   " subject_name = excluded.subject_name,"
+				   " include_purposes = excluded.include_purposes,"
+				   " exclude_purposes = excluded.exclude_purposes,"
+				   " apply_on_password_change = excluded.apply_on_password_change,"
+				   " action_name = excluded.action_name, argument_name = excluded.argument_name",
+				   ExtensionSchemaName());
+	SwitchToSettingsOwner(&saved_userid, &saved_sec_context);
+	rc = SPI_execute_with_args(sql, 10, types, values, nulls, false, 0);
+	SetUserIdAndSecContext(saved_userid, saved_sec_context);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "writing logout_everywhere.settings failed: %s", SPI_result_code_string(rc));
+}
+
+static void
+DeleteSettings(Oid user_table)
+{
+	Oid			types[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(user_table)};
+	Oid			saved_userid;
+	int			saved_sec_context;
+	int			rc;
+
+	SwitchToSettingsOwner(&saved_userid, &saved_sec_context);
+	rc = SPI_execute_with_args(psprintf("DELETE FROM %s.settings WHERE user_table OPERATOR(pg_catalog.=) $1",
+										ExtensionSchemaName()),
+							   1, types, values, NULL, false, 0);
+	SetUserIdAndSecContext(saved_userid, saved_sec_context);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "deleting from logout_everywhere.settings failed: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * Log-outs look tokens up by subject: make sure a valid, non-partial btree
+ * index has subject as its leading column, and create one if none has.
+ */
+static void
+EnsureSubjectIndex(Oid token_table)
+{
+	AttrNumber	subject = get_attnum(token_table, "subject");
+	Relation	tokens = OpenTable(token_table, ShareRowExclusiveLock);
+	List	   *indexes = RelationGetIndexList(tokens);
+	ListCell   *cell;
+
+	/* Closed (still locked) before CREATE INDEX, which needs it unused. */
+	relation_close(tokens, NoLock);
+
+	foreach(cell, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(cell), AccessShareLock);
+		bool		usable = index->rd_index->indkey.values[0] == subject &&
+			index->rd_index->indisvalid &&
+			index->rd_rel->relam == BTREE_AM_OID &&
+			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL);
+
+		index_close(index, AccessShareLock);
+		if (usable)
+			return;
+	}
+	ereport(NOTICE,
+			(errmsg("creating an index on \"%s\" (subject)", get_rel_name(token_table)),
+			 errdetail("Log-outs look tokens up by subject.")));
+	RunStatement(psprintf("CREATE INDEX ON %s (subject)", QualifiedRelationName(token_table)));
+}
+
+/* The trigger through which token writes take their locks (concurrency.c). */
+static void
+EnsureTokenGuard(Oid token_table)
+{
+	if (OidIsValid(get_trigger_oid(token_table, TOKEN_GUARD_TRIGGER, true)))
+		return;
+	RunStatement(psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW"
+						  " WHEN (new.purpose IS DISTINCT FROM '" REVOCATION_PURPOSE "')"
+						  " EXECUTE FUNCTION %s.token_guard()",
+						  TOKEN_GUARD_TRIGGER, QualifiedRelationName(token_table),
+						  ExtensionSchemaName()));
+}
+
+/*
+ * The action <schema>.<action_name>(<argument_name> <user row>) RETURNS
+ * bigint. From PostgreSQL 14 on its body is SQL-standard, so that the
+ * server records that it depends on log_out_everywhere (DROP EXTENSION
+ * without CASCADE refuses, with CASCADE drops it), also after a restore;
+ * before 14 the dependency is recorded by hand.
+ */
+static void
+CreateAction(EnableArguments *args)
+{
+	char	   *signature = psprintf("%s(%s %s)",
+									 quote_qualified_identifier(get_namespace_name(get_rel_namespace(args->user_table)),
+																args->action_name),
+									 quote_identifier(args->argument_name),
+									 format_type_be_qualified(get_rel_type_id(args->user_table)));
+	char	   *call = psprintf("%s.log_out_everywhere(($1).%s, user_table => %s::pg_catalog.regclass)",
+								ExtensionSchemaName(), quote_identifier(args->id_column),
+								quote_literal_cstr(QualifiedRelationName(args->user_table)));
+
+#if PG_VERSION_NUM >= 140000
+	RunStatement(psprintf("CREATE FUNCTION %s RETURNS pg_catalog.int8 LANGUAGE sql VOLATILE RETURN %s",
+						  signature, call));
+#else
+	{
+		ObjectAddress function;
+		ObjectAddress extension;
+
+		RunStatement(psprintf("CREATE FUNCTION %s RETURNS pg_catalog.int8 LANGUAGE sql VOLATILE AS %s",
+							  signature, quote_literal_cstr(psprintf("SELECT %s", call))));
+		ObjectAddressSet(function, ProcedureRelationId,
+						 ActionFunction(args->user_table, args->action_name));
+		ObjectAddressSet(extension, ExtensionRelationId,
+						 get_extension_oid("logout_everywhere", false));
+		recordDependencyOn(&function, &extension, DEPENDENCY_NORMAL);
+	}
+#endif
+	RunStatement(psprintf("REVOKE ALL ON FUNCTION %s FROM PUBLIC",
+						  ActionSignature(args->user_table, args->action_name)));
+	RunStatement(psprintf("COMMENT ON FUNCTION %s IS %s",
+						  ActionSignature(args->user_table, args->action_name),
+						  quote_literal_cstr("Log this user out everywhere (made by logout_everywhere.enable; returns how many tokens it revoked)")));
+}
+
+/*
+ * The two password triggers (password_trigger.c). The WHEN clause compares
+ * with the column type's own equality, named with its schema when that is
+ * not pg_catalog, so that nothing on search_path takes part.
+ */
+static void
+CreatePasswordTriggers(EnableArguments *args)
+{
+	char	   *users = QualifiedRelationName(args->user_table);
+	const char *column = quote_identifier(args->password_column);
+	Oid			type = get_atttype(args->user_table,
+								   get_attnum(args->user_table, args->password_column));
+	Oid			equality = EqualityOperator(type);
+	char	   *changed;
+
+	if (get_op_rettype(equality) == BOOLOID &&
+		get_namespace_name(get_func_namespace(get_opcode(equality))) != NULL &&
+		strcmp(get_namespace_name(get_func_namespace(get_opcode(equality))), "pg_catalog") == 0)
+		changed = psprintf("old.%s IS DISTINCT FROM new.%s", column, column);
+	else
+	{
+		HeapTuple	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(equality));
+		Form_pg_operator form;
+
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for operator %u", equality);
+		form = (Form_pg_operator) GETSTRUCT(tuple);
+		changed = psprintf("(old.%s IS NULL) <> (new.%s IS NULL)"
+						   " OR NOT (old.%s OPERATOR(%s.%s) new.%s)",
+						   column, column, column,
+						   quote_identifier(get_namespace_name(form->oprnamespace)),
+						   NameStr(form->oprname), column);
+		ReleaseSysCache(tuple);
+	}
+
+	RunStatement(psprintf("CREATE TRIGGER %s AFTER UPDATE ON %s FOR EACH ROW WHEN (%s)"
+						  " EXECUTE FUNCTION %s.password_trigger()",
+						  PASSWORD_ROW_TRIGGER, users, changed, ExtensionSchemaName()));
+	RunStatement(psprintf("CREATE TRIGGER %s AFTER UPDATE ON %s FOR EACH STATEMENT"
+						  " EXECUTE FUNCTION %s.password_trigger()",
+						  PASSWORD_FLUSH_TRIGGER, users, ExtensionSchemaName()));
+}
+
+/* Read and check enable()'s arguments; opens nothing. */
+static void
+ReadEnableArguments(FunctionCallInfo fcinfo, EnableArguments *args)
+{
+	RequireArgument(fcinfo, 0, "user_table");
+	args->user_table = PG_GETARG_OID(0);
+	args->token_table = PG_ARGISNULL(1) ? DefaultTokenTable() : PG_GETARG_OID(1);
+	args->id_column = NonEmptyName(fcinfo, 2, "id_column");
+	args->password_column = NonEmptyName(fcinfo, 3, "password_column");
+	RequireArgument(fcinfo, 4, "subject_name");
+	args->subject_name = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	if (args->subject_name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("subject_name must not be empty")));
+	args->include_purposes = PG_ARGISNULL(5) ? NULL : PG_GETARG_ARRAYTYPE_P_COPY(5);
+	args->exclude_purposes = PG_ARGISNULL(6) ? NULL : PG_GETARG_ARRAYTYPE_P_COPY(6);
+	ValidatePurposes(args->include_purposes, "include_purposes");
+	ValidatePurposes(args->exclude_purposes, "exclude_purposes");
+	RequireArgument(fcinfo, 7, "apply_on_password_change");
+	args->apply_on_password_change = PG_GETARG_BOOL(7);
+	args->action_name = NonEmptyName(fcinfo, 8, "action_name");
+	args->argument_name = NonEmptyName(fcinfo, 9, "argument_name");
+	if (args->user_table == args->token_table)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the user table and the token table must differ")));
+}
+
+/* Set search_path to pg_catalog for what follows; returns the GUC level. */
+static int
+UseSafeSearchPath(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	return level;
+}
+
+/*
+ * enable(user_table, token_table, id_column, password_column, subject_name,
+ *        include_purposes, exclude_purposes, apply_on_password_change,
+ *        action_name, argument_name) RETURNS void
+ */
+Datum
+enable(PG_FUNCTION_ARGS)
+{
+	EnableArguments args;
+	Relation	users;
+	Relation	tokens;
+	UserTableSettings *previous;
+	char	   *previous_action = NULL;
+	int			guc_level;
+
+	ReadEnableArguments(fcinfo, &args);
+
+	/* Check everything first: a failure leaves no trace. */
+	RequireOwner(args.user_table);
+	users = OpenTable(args.user_table, ShareRowExclusiveLock);
+	if (users->rd_rel->relkind != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", RelationGetRelationName(users)),
+				 errdetail("A user table must be a plain (not partitioned) table.")));
+	RequireUserColumn(users, args.id_column, "id_column");
+	if (args.apply_on_password_change)
+		RequireUserColumn(users, args.password_column, "password_column");
+	tokens = OpenTable(args.token_table, ShareRowExclusiveLock);
+	ValidateTokenTable(tokens);
+	/* Keep the locks; the DDL below needs the relations closed. */
+	relation_close(tokens, NoLock);
+	relation_close(users, NoLock);
+
+	previous = FindSettings(args.user_table);
+	if (previous != NULL)
+		previous_action = pstrdup(previous->action_name);
+
+	guc_level = UseSafeSearchPath();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (previous_action != NULL)
+		DropUserTableObjects(args.user_table, previous_action);
+	WriteSettings(&args);
+	EnsureSubjectIndex(args.token_table);
+	EnsureTokenGuard(args.token_table);
+	CreateAction(&args);
+	if (args.apply_on_password_change)
+		CreatePasswordTriggers(&args);
+	SPI_finish();
+	AtEOXact_GUC(true, guc_level);
+	PG_RETURN_VOID();
+}
+
+/*
+ * disable(user_table) RETURNS void: remove the settings, action and
+ * triggers that enable() made; the token guard goes with the last user
+ * table that uses its token table. The index stays; no token changes.
+ */
+Datum
+disable(PG_FUNCTION_ARGS)
+{
+	Oid			user_table;
+	Relation	users;
+	UserTableSettings *settings;
+	char	   *action_name;
+	Oid			token_table;
+	int			guc_level;
+
+	RequireArgument(fcinfo, 0, "user_table");
+	user_table = PG_GETARG_OID(0);
+	RequireOwner(user_table);
+	users = OpenTable(user_table, ShareRowExclusiveLock);
+
+	settings = FindSettings(user_table);
+	if (settings == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" is not enabled for logout_everywhere",
+						RelationGetRelationName(users)),
+				 errhint("logout_everywhere.settings lists the tables given to logout_everywhere.enable().")));
+	action_name = pstrdup(settings->action_name);
+	token_table = settings->token_table;
+	relation_close(users, NoLock);
+
+	guc_level = UseSafeSearchPath();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	DropUserTableObjects(user_table, action_name);
+	DeleteSettings(user_table);
+	if (CountSettingsUsingTokenTable(token_table) == 0 &&
+		get_rel_relkind(token_table) != '\0')
+		DropTriggerIfExists(token_table, TOKEN_GUARD_TRIGGER);
+	SPI_finish();
+	AtEOXact_GUC(true, guc_level);
+	PG_RETURN_VOID();
+}

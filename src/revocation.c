@@ -1,0 +1,255 @@
+/*
+ * revocation.c
+ *    log_out_everywhere, revoke_subject and subject_for: from a user id to
+ *    its subject, and from subjects to revoked tokens.
+ */
+#include "logout_everywhere.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+
+#include "form_encoding.h"
+
+PG_FUNCTION_INFO_V1(log_out_everywhere);
+PG_FUNCTION_INFO_V1(revoke_subject);
+PG_FUNCTION_INFO_V1(subject_for);
+
+/* The subject of a user: subject_name || '?id=' || the id form-encoded. */
+text *
+SubjectForIdText(UserTableSettings *settings, const char *id_text)
+{
+	size_t		name_length = strlen(settings->subject_name);
+	size_t		id_length = strlen(id_text);
+	size_t		prefix_length = name_length + strlen("?id=");
+	text	   *subject;
+	char	   *data;
+	size_t		encoded_length;
+
+	subject = palloc(VARHDRSZ + prefix_length + FORM_ENCODED_MAX_LEN(id_length));
+	data = VARDATA(subject);
+	memcpy(data, settings->subject_name, name_length);
+	memcpy(data + name_length, "?id=", strlen("?id="));
+	encoded_length = form_encode(id_text, id_length, data + prefix_length);
+	SET_VARSIZE(subject, VARHDRSZ + prefix_length + encoded_length);
+	return subject;
+}
+
+/*
+ * The user_id argument ("any") as a value of the id column's type, and its
+ * text form. A value of another type, or a quoted literal, goes through
+ * text into the id type's input function, which raises its own error
+ * (22P02 for most types) for a value that is no valid id.
+ */
+static Datum
+UserIdArgument(FunctionCallInfo fcinfo, int argno, UserTableSettings *settings,
+			   char **id_text)
+{
+	Oid			argument_type = get_fn_expr_argtype(fcinfo->flinfo, argno);
+	Datum		value = PG_GETARG_DATUM(argno);
+
+	if (!OidIsValid(argument_type))
+		elog(ERROR, "could not determine the type of user_id");
+
+	PrepareUserInfo(settings);
+	if (argument_type != settings->id_type)
+	{
+		char	   *input;
+		Oid			input_function;
+		Oid			io_param;
+
+		if (argument_type == UNKNOWNOID)
+			input = DatumGetCString(value);
+		else
+		{
+			Oid			output_function;
+			bool		is_varlena;
+
+			getTypeOutputInfo(argument_type, &output_function, &is_varlena);
+			input = OidOutputFunctionCall(output_function, value);
+		}
+		getTypeInputInfo(settings->id_type, &input_function, &io_param);
+		value = OidInputFunctionCall(input_function, input, io_param, -1);
+	}
+	*id_text = OidOutputFunctionCall(settings->id_output_function, value);
+	return value;
+}
+
+/*
+ * Revoke the live tokens of these subjects in the settings' token table;
+ * NULL purposes mean the configured ones. Returns how many were revoked.
+ * Must be called inside an SPI connection.
+ */
+uint64
+RevokeSubjects(UserTableSettings *settings, Datum *subjects, int count,
+			   ArrayType *include_purposes, ArrayType *exclude_purposes,
+			   text *except_jti)
+{
+	TokenTable *table = GetTokenTable(settings->token_table);
+	SPIPlanPtr	plan = RevokePlan(table);
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Snapshot	snapshot = InvalidSnapshot;
+	Snapshot	crosscheck = InvalidSnapshot;
+	int			rc;
+
+	if (include_purposes == NULL)
+		include_purposes = settings->include_purposes;
+	if (exclude_purposes == NULL)
+		exclude_purposes = settings->exclude_purposes;
+
+	LockSubjectsForRevocation(table->relid, subjects, count);
+
+	values[0] = PointerGetDatum(construct_array(subjects, count, TEXTOID,
+												-1, false, TYPALIGN_INT));
+	values[1] = PointerGetDatum(include_purposes);
+	values[2] = PointerGetDatum(exclude_purposes);
+	values[3] = PointerGetDatum(except_jti);
+	if (include_purposes == NULL)
+		nulls[1] = 'n';
+	if (exclude_purposes == NULL)
+		nulls[2] = 'n';
+	if (except_jti == NULL)
+		nulls[3] = 'n';
+
+	/*
+	 * Under READ COMMITTED the UPDATE takes a fresh snapshot after the locks
+	 * above, and so sees every token whose writer we waited for. A
+	 * transaction snapshot (REPEATABLE READ, SERIALIZABLE) cannot: read with
+	 * the latest snapshot and cross-check against the transaction's, as
+	 * foreign keys do, so that a token it cannot see raises 40001 instead of
+	 * surviving.
+	 */
+	if (IsolationUsesXactSnapshot())
+	{
+		CommandCounterIncrement();
+		snapshot = GetLatestSnapshot();
+		crosscheck = GetTransactionSnapshot();
+	}
+	rc = SPI_execute_snapshot(plan, values, nulls, snapshot, crosscheck,
+							  false, true, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "revoking tokens failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/* Purposes arguments, checked; NULL when the argument is NULL. */
+static ArrayType *
+PurposesArgument(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	ArrayType  *purposes;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	purposes = PG_GETARG_ARRAYTYPE_P(argno);
+	ValidatePurposes(purposes, name);
+	return purposes;
+}
+
+static Oid
+OptionalOidArgument(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_ARGISNULL(argno) ? InvalidOid : PG_GETARG_OID(argno);
+}
+
+static void
+RequireArgument(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", name)));
+}
+
+/*
+ * log_out_everywhere(user_id "any", include_purposes text[],
+ *                    exclude_purposes text[], except_jti text,
+ *                    user_table regclass) RETURNS bigint
+ */
+Datum
+log_out_everywhere(PG_FUNCTION_ARGS)
+{
+	ArrayType  *include_purposes;
+	ArrayType  *exclude_purposes;
+	text	   *except_jti;
+	UserTableSettings *settings;
+	SPIPlanPtr	exists_plan;
+	Datum		id;
+	char	   *id_text;
+	Datum		subject;
+	uint64		revoked;
+
+	RequireArgument(fcinfo, 0, "user_id");
+	include_purposes = PurposesArgument(fcinfo, 1, "include_purposes");
+	exclude_purposes = PurposesArgument(fcinfo, 2, "exclude_purposes");
+	except_jti = PG_ARGISNULL(3) ? NULL : PG_GETARG_TEXT_PP(3);
+	settings = ResolveSettings(OptionalOidArgument(fcinfo, 4));
+	id = UserIdArgument(fcinfo, 0, settings, &id_text);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	exists_plan = UserExistsPlan(settings);
+	if (SPI_execute_plan(exists_plan, &id, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "looking up the user failed");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("no row of \"%s\" has %s = %s",
+						get_rel_name(settings->user_table),
+						quote_identifier(settings->id_column), id_text),
+				 errdetail("No token was revoked.")));
+
+	subject = PointerGetDatum(SubjectForIdText(settings, id_text));
+	revoked = RevokeSubjects(settings, &subject, 1, include_purposes,
+							 exclude_purposes, except_jti);
+	SPI_finish();
+	PG_RETURN_INT64((int64) revoked);
+}
+
+/*
+ * revoke_subject(subject text, include_purposes text[],
+ *                exclude_purposes text[], except_jti text,
+ *                user_table regclass) RETURNS bigint
+ */
+Datum
+revoke_subject(PG_FUNCTION_ARGS)
+{
+	ArrayType  *include_purposes;
+	ArrayType  *exclude_purposes;
+	text	   *except_jti;
+	UserTableSettings *settings;
+	Datum		subject;
+	uint64		revoked;
+
+	RequireArgument(fcinfo, 0, "subject");
+	subject = PointerGetDatum(PG_GETARG_TEXT_PP(0));
+	include_purposes = PurposesArgument(fcinfo, 1, "include_purposes");
+	exclude_purposes = PurposesArgument(fcinfo, 2, "exclude_purposes");
+	except_jti = PG_ARGISNULL(3) ? NULL : PG_GETARG_TEXT_PP(3);
+	settings = ResolveSettings(OptionalOidArgument(fcinfo, 4));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	revoked = RevokeSubjects(settings, &subject, 1, include_purposes,
+							 exclude_purposes, except_jti);
+	SPI_finish();
+	PG_RETURN_INT64((int64) revoked);
+}
+
+/*
+ * subject_for(user_id "any", user_table regclass) RETURNS text
+ * The subject does not depend on whether the user exists.
+ */
+Datum
+subject_for(PG_FUNCTION_ARGS)
+{
+	UserTableSettings *settings;
+	char	   *id_text;
+
+	RequireArgument(fcinfo, 0, "user_id");
+	settings = ResolveSettings(OptionalOidArgument(fcinfo, 1));
+	(void) UserIdArgument(fcinfo, 0, settings, &id_text);
+	PG_RETURN_TEXT_P(SubjectForIdText(settings, id_text));
+}

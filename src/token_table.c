@@ -1,0 +1,309 @@
+/*
+ * token_table.c
+ *    The shape of a token table, checked against what AshAuthentication +
+ *    AshPostgres create, and the SPI plans run on it, prepared once per
+ *    backend and table and rebuilt when the relation cache says the table
+ *    changed.
+ *
+ * Every statement names the table with quoted schema and name, every
+ * operator and function with pg_catalog: nothing on search_path can step in.
+ */
+#include "logout_everywhere.h"
+
+#include "access/relation.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+/* A handful of token tables at most: a small array will do. */
+static TokenTable **token_tables = NULL;
+static int	token_table_count = 0;
+static int	token_table_capacity = 0;
+
+/*
+ * The type of a column with domains looked through, InvalidOid when the
+ * column is missing and missing_ok, 42703 naming table and column otherwise.
+ */
+static Oid
+ColumnBaseType(Relation rel, const char *column, bool missing_ok)
+{
+	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), column);
+
+	if (attnum == InvalidAttrNumber)
+	{
+		if (missing_ok)
+			return InvalidOid;
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						column, RelationGetRelationName(rel)),
+				 errdetail("A token table has the columns jti, subject, purpose and expires_at, as AshAuthentication creates them.")));
+	}
+	return getBaseType(get_atttype(RelationGetRelid(rel), attnum));
+}
+
+/* 42804 unless the column is text or varchar. */
+static void
+RequireTextColumn(Relation rel, const char *column)
+{
+	Oid			type = ColumnBaseType(rel, column, false);
+
+	if (type != TEXTOID && type != VARCHAROID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of relation \"%s\" is of type %s",
+						column, RelationGetRelationName(rel), format_type_be(type)),
+				 errdetail("The column must be of type text or varchar.")));
+}
+
+/* 42804 unless the column is timestamp or timestamptz; returns which. */
+static Oid
+RequireTimestampColumn(Relation rel, const char *column, bool missing_ok)
+{
+	Oid			type = ColumnBaseType(rel, column, missing_ok);
+
+	if (type != InvalidOid && type != TIMESTAMPOID && type != TIMESTAMPTZOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of relation \"%s\" is of type %s",
+						column, RelationGetRelationName(rel), format_type_be(type)),
+				 errdetail("The column must be of type timestamp or timestamptz.")));
+	return type;
+}
+
+/*
+ * Check that a relation can serve as a token table: a table with text-like
+ * jti, subject and purpose, a timestamp or timestamptz expires_at and, if
+ * there is one, updated_at.
+ */
+void
+ValidateTokenTable(Relation rel)
+{
+	if (rel->rd_rel->relkind != RELKIND_RELATION &&
+		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", RelationGetRelationName(rel)),
+				 errdetail("A token table must be a table.")));
+	RequireTextColumn(rel, "jti");
+	RequireTextColumn(rel, "subject");
+	RequireTextColumn(rel, "purpose");
+	RequireTimestampColumn(rel, "expires_at", false);
+	RequireTimestampColumn(rel, "updated_at", true);
+}
+
+/*
+ * "now" as a value of the column's type: a timestamp column holds the UTC
+ * wall clock (as Ash writes it), whatever the session's TimeZone.
+ */
+static const char *
+NowExpression(Oid type)
+{
+	if (type == TIMESTAMPOID)
+		return "pg_catalog.timezone('UTC'::pg_catalog.text, pg_catalog.now())";
+	return "pg_catalog.now()";
+}
+
+/* Read the table's shape into a (re)used cache entry. */
+static void
+DescribeTokenTable(TokenTable *table)
+{
+	Relation	rel = relation_open(table->relid, AccessShareLock);
+	MemoryContext old;
+
+	ValidateTokenTable(rel);
+	old = MemoryContextSwitchTo(LogoutEverywhereCacheContext());
+	if (table->qualified_name)
+		pfree(table->qualified_name);
+	table->qualified_name =
+		pstrdup(quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+										   RelationGetRelationName(rel)));
+	MemoryContextSwitchTo(old);
+	table->expires_type = RequireTimestampColumn(rel, "expires_at", false);
+	table->updated_type = RequireTimestampColumn(rel, "updated_at", true);
+	relation_close(rel, AccessShareLock);
+	table->valid = true;
+}
+
+/* Hand the plans of a stale entry over to be freed at transaction end. */
+static void
+ForgetPlans(TokenTable *table)
+{
+	RetirePlan(table->revoke_plan);
+	RetirePlan(table->valid_plan);
+	RetirePlan(table->revoked_plan);
+	RetirePlan(table->expunge_plan);
+	table->revoke_plan = table->valid_plan = NULL;
+	table->revoked_plan = table->expunge_plan = NULL;
+}
+
+/*
+ * The cache entry of a token table, described and checked; plans are made
+ * on first use. 42P01 when the table does not exist.
+ */
+TokenTable *
+GetTokenTable(Oid relid)
+{
+	TokenTable *table = NULL;
+
+	for (int i = 0; i < token_table_count; i++)
+		if (token_tables[i]->relid == relid)
+			table = token_tables[i];
+
+	if (table == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(LogoutEverywhereCacheContext());
+
+		if (token_table_count == token_table_capacity)
+		{
+			token_table_capacity = Max(4, token_table_capacity * 2);
+			token_tables = token_tables
+				? repalloc(token_tables, sizeof(TokenTable *) * token_table_capacity)
+				: palloc(sizeof(TokenTable *) * token_table_capacity);
+		}
+		table = palloc0(sizeof(TokenTable));
+		table->relid = relid;
+		token_tables[token_table_count++] = table;
+		MemoryContextSwitchTo(old);
+	}
+
+	if (!table->valid)
+	{
+		ForgetPlans(table);
+		DescribeTokenTable(table);
+	}
+	return table;
+}
+
+/* Relcache callback: a token table changed, so describe it again. */
+void
+TokenTableRelcacheCallback(Oid relid)
+{
+	for (int i = 0; i < token_table_count; i++)
+		if (!OidIsValid(relid) || token_tables[i]->relid == relid)
+			token_tables[i]->valid = false;
+}
+
+/* Prepare and keep a plan; called inside an SPI connection. */
+static SPIPlanPtr
+KeepPlan(const char *query, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(query, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", query,
+			 SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	return plan;
+}
+
+/*
+ * The revocation: $1 subjects (text[]), $2 include (text[], NULL: all),
+ * $3 exclude (text[], NULL: none), $4 the jti to spare (NULL: none).
+ * One set-based UPDATE for one user or ten thousand.
+ */
+SPIPlanPtr
+RevokePlan(TokenTable *table)
+{
+	if (table->revoke_plan == NULL)
+	{
+		Oid			types[4] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID};
+		char	   *set_updated_at = "";
+		char	   *query;
+
+		if (OidIsValid(table->updated_type))
+			set_updated_at = psprintf(", updated_at = %s", NowExpression(table->updated_type));
+		query = psprintf("UPDATE %s SET purpose = '" REVOCATION_PURPOSE "'%s"
+						 " WHERE subject OPERATOR(pg_catalog.=) ANY ($1)"
+						 " AND expires_at OPERATOR(pg_catalog.>) %s"
+						 " AND purpose OPERATOR(pg_catalog.<>) '" REVOCATION_PURPOSE "'"
+						 " AND ($2 IS NULL OR purpose OPERATOR(pg_catalog.=) ANY ($2))"
+						 " AND ($3 IS NULL OR NOT (purpose OPERATOR(pg_catalog.=) ANY ($3)))"
+						 " AND ($4 IS NULL OR jti OPERATOR(pg_catalog.<>) $4)",
+						 table->qualified_name, set_updated_at,
+						 NowExpression(table->expires_type));
+		table->revoke_plan = KeepPlan(query, 4, types);
+	}
+	return table->revoke_plan;
+}
+
+/* token_valid: $1 jti, $2 purpose. */
+SPIPlanPtr
+ValidPlan(TokenTable *table)
+{
+	if (table->valid_plan == NULL)
+	{
+		Oid			types[2] = {TEXTOID, TEXTOID};
+		char	   *query;
+
+		query = psprintf("SELECT 1 FROM %s WHERE jti OPERATOR(pg_catalog.=) $1"
+						 " AND purpose OPERATOR(pg_catalog.=) $2"
+						 " AND expires_at OPERATOR(pg_catalog.>) %s LIMIT 1",
+						 table->qualified_name, NowExpression(table->expires_type));
+		table->valid_plan = KeepPlan(query, 2, types);
+	}
+	return table->valid_plan;
+}
+
+/* is_revoked: $1 jti. */
+SPIPlanPtr
+RevokedPlan(TokenTable *table)
+{
+	if (table->revoked_plan == NULL)
+	{
+		Oid			types[1] = {TEXTOID};
+		char	   *query;
+
+		query = psprintf("SELECT 1 FROM %s WHERE jti OPERATOR(pg_catalog.=) $1"
+						 " AND purpose OPERATOR(pg_catalog.=) '" REVOCATION_PURPOSE "' LIMIT 1",
+						 table->qualified_name);
+		table->revoked_plan = KeepPlan(query, 1, types);
+	}
+	return table->revoked_plan;
+}
+
+/*
+ * expunge_expired, one batch of at most $1 rows. The outer condition repeats
+ * the expiry test so that, even where ctid is not unique (partitions), only
+ * expired rows are ever deleted.
+ */
+SPIPlanPtr
+ExpungePlan(TokenTable *table)
+{
+	if (table->expunge_plan == NULL)
+	{
+		Oid			types[1] = {INT4OID};
+		const char *now = NowExpression(table->expires_type);
+		char	   *query;
+
+		query = psprintf("DELETE FROM %s WHERE expires_at OPERATOR(pg_catalog.<) %s"
+						 " AND ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+						 "SELECT ctid FROM %s WHERE expires_at OPERATOR(pg_catalog.<) %s"
+						 " LIMIT $1))",
+						 table->qualified_name, now, table->qualified_name, now);
+		table->expunge_plan = KeepPlan(query, 1, types);
+	}
+	return table->expunge_plan;
+}
+
+/*
+ * A purposes argument must be one-dimensional (2202E) and hold no NULL
+ * (22004). NULL itself is fine: it means "the configured value".
+ */
+void
+ValidatePurposes(ArrayType *purposes, const char *argument)
+{
+	if (purposes == NULL)
+		return;
+	if (ARR_NDIM(purposes) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", argument)));
+	if (array_contains_nulls(purposes))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not contain NULL", argument)));
+}
