@@ -16,3 +16,8 @@ PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-ini
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# Release archives (README, Releasing): git archive of HEAD.
+dist:
+	scripts/dist
+.PHONY: dist

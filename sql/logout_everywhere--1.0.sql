@@ -158,9 +158,9 @@ COMMENT ON FUNCTION @extschema@.token_valid(pg_catalog.text, pg_catalog.text, pg
 COMMENT ON FUNCTION @extschema@.is_revoked(pg_catalog.text, pg_catalog.regclass) IS
   'True when a token row with this jti and purpose ''revocation'' exists. False for a NULL jti.';
 COMMENT ON FUNCTION @extschema@.expunge_expired(pg_catalog.regclass, pg_catalog.int4) IS
-  'Delete every token row, of any purpose, that expired before now, batch_size rows per statement, skipping rows locked by others. Returns how many it deleted.';
+  'Delete every token row, of any purpose, that expired before now, batch_size rows per statement. Returns how many it deleted.';
 COMMENT ON FUNCTION @extschema@.require_valid_jwt() IS
-  'PostgREST db-pre-request hook: refuse (HTTP 401) a request whose JWT jti (request.jwt.claims) is not a valid stored token; anonymous requests pass.';
+  'PostgREST db-pre-request hook: refuse (HTTP 401) a request whose JWT jti (request.jwt.claims) is not a valid stored token of its purpose claim (default ''user''; ''revocation'' is always refused); requests without a jti pass.';
 COMMENT ON FUNCTION @extschema@.password_trigger() IS
   'Trigger attached by enable(apply_on_password_change => true): logs a user out everywhere when the password column changes.';
 COMMENT ON FUNCTION @extschema@.token_guard() IS

@@ -15,6 +15,7 @@
 #include "access/htup_details.h"
 #include "access/genam.h"
 #include "access/relation.h"
+#include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
@@ -218,6 +219,18 @@ DropUserTableObjects(Oid user_table, const char *action_name)
 	DropTriggerIfExists(user_table, PASSWORD_FLUSH_TRIGGER);
 }
 
+/*
+ * Make this backend see the settings it just wrote: SPI increments the
+ * command counter before a statement, not after, so do it here and drop
+ * the cached copy.
+ */
+static void
+SettingsWritten(void)
+{
+	CommandCounterIncrement();
+	ResetSettingsCache();
+}
+
 /* Insert or replace the settings row, as the settings table's owner. */
 static void
 WriteSettings(EnableArguments *args)
@@ -263,6 +276,7 @@ WriteSettings(EnableArguments *args)
 	SetUserIdAndSecContext(saved_userid, saved_sec_context);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "writing logout_everywhere.settings failed: %s", SPI_result_code_string(rc));
+	SettingsWritten();
 }
 
 static void
@@ -281,6 +295,7 @@ DeleteSettings(Oid user_table)
 	SetUserIdAndSecContext(saved_userid, saved_sec_context);
 	if (rc != SPI_OK_DELETE)
 		elog(ERROR, "deleting from logout_everywhere.settings failed: %s", SPI_result_code_string(rc));
+	SettingsWritten();
 }
 
 /*
@@ -327,6 +342,15 @@ EnsureTokenGuard(Oid token_table)
 						  " EXECUTE FUNCTION %s.token_guard()",
 						  TOKEN_GUARD_TRIGGER, QualifiedRelationName(token_table),
 						  ExtensionSchemaName()));
+}
+
+/* The token guard goes when no enabled user table uses its table any more. */
+static void
+DropTokenGuardIfUnused(Oid token_table)
+{
+	if (CountSettingsUsingTokenTable(token_table) == 0 &&
+		get_rel_relkind(token_table) != '\0')
+		DropTriggerIfExists(token_table, TOKEN_GUARD_TRIGGER);
 }
 
 /*
@@ -469,6 +493,7 @@ enable(PG_FUNCTION_ARGS)
 	Relation	tokens;
 	UserTableSettings *previous;
 	char	   *previous_action = NULL;
+	Oid			previous_token_table = InvalidOid;
 	int			guc_level;
 
 	ReadEnableArguments(fcinfo, &args);
@@ -492,7 +517,10 @@ enable(PG_FUNCTION_ARGS)
 
 	previous = FindSettings(args.user_table);
 	if (previous != NULL)
+	{
 		previous_action = pstrdup(previous->action_name);
+		previous_token_table = previous->token_table;
+	}
 
 	guc_level = UseSafeSearchPath();
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -500,6 +528,8 @@ enable(PG_FUNCTION_ARGS)
 	if (previous_action != NULL)
 		DropUserTableObjects(args.user_table, previous_action);
 	WriteSettings(&args);
+	if (OidIsValid(previous_token_table) && previous_token_table != args.token_table)
+		DropTokenGuardIfUnused(previous_token_table);
 	EnsureSubjectIndex(args.token_table);
 	EnsureTokenGuard(args.token_table);
 	CreateAction(&args);
@@ -546,9 +576,7 @@ disable(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	DropUserTableObjects(user_table, action_name);
 	DeleteSettings(user_table);
-	if (CountSettingsUsingTokenTable(token_table) == 0 &&
-		get_rel_relkind(token_table) != '\0')
-		DropTriggerIfExists(token_table, TOKEN_GUARD_TRIGGER);
+	DropTokenGuardIfUnused(token_table);
 	SPI_finish();
 	AtEOXact_GUC(true, guc_level);
 	PG_RETURN_VOID();

@@ -55,7 +55,12 @@ require_valid_jwt(PG_FUNCTION_ARGS)
 	if (purpose == NULL)
 		purpose = cstring_to_text("user");
 
-	if (!TokenIsValid(ResolveTokenTable(InvalidOid), jti, purpose))
+	/*
+	 * A 'revocation' row is a tombstone, never a credential: a JWT claiming
+	 * that purpose is refused whatever the table holds.
+	 */
+	if (strcmp(text_to_cstring(purpose), REVOCATION_PURPOSE) == 0 ||
+		!TokenIsValid(ResolveTokenTable(InvalidOid), jti, purpose))
 		ereport(ERROR,
 				(errcode(ERRCODE_POSTGREST),
 				 errmsg("{\"code\":\"LE401\",\"message\":\"token revoked or unknown\",\"details\":null,\"hint\":null}"),
