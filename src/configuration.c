@@ -299,19 +299,15 @@ DeleteSettings(Oid user_table)
 }
 
 /*
- * Log-outs look tokens up by subject: make sure a valid, non-partial btree
- * index has subject as its leading column, and create one if none has.
+ * Log-outs look tokens up by subject: a valid, non-partial btree index must
+ * have subject as its leading column; enable() creates one if none has.
  */
-static void
-EnsureSubjectIndex(Oid token_table)
+static bool
+HasSubjectIndex(Relation tokens)
 {
-	AttrNumber	subject = get_attnum(token_table, "subject");
-	Relation	tokens = OpenTable(token_table, ShareRowExclusiveLock);
+	AttrNumber	subject = get_attnum(RelationGetRelid(tokens), "subject");
 	List	   *indexes = RelationGetIndexList(tokens);
 	ListCell   *cell;
-
-	/* Closed (still locked) before CREATE INDEX, which needs it unused. */
-	relation_close(tokens, NoLock);
 
 	foreach(cell, indexes)
 	{
@@ -323,8 +319,14 @@ EnsureSubjectIndex(Oid token_table)
 
 		index_close(index, AccessShareLock);
 		if (usable)
-			return;
+			return true;
 	}
+	return false;
+}
+
+static void
+CreateSubjectIndex(Oid token_table)
+{
 	ereport(NOTICE,
 			(errmsg("creating an index on \"%s\" (subject)", get_rel_name(token_table)),
 			 errdetail("Log-outs look tokens up by subject.")));
@@ -494,6 +496,7 @@ enable(PG_FUNCTION_ARGS)
 	UserTableSettings *previous;
 	char	   *previous_action = NULL;
 	Oid			previous_token_table = InvalidOid;
+	bool		needs_index;
 	int			guc_level;
 
 	ReadEnableArguments(fcinfo, &args);
@@ -511,6 +514,13 @@ enable(PG_FUNCTION_ARGS)
 		RequireUserColumn(users, args.password_column, "password_column");
 	tokens = OpenTable(args.token_table, ShareRowExclusiveLock);
 	ValidateTokenTable(tokens);
+	needs_index = !HasSubjectIndex(tokens);
+	/* What creating the index and the guard will need, checked up front. */
+	if (needs_index)
+		RequireOwner(args.token_table);
+	if (!OidIsValid(get_trigger_oid(args.token_table, TOKEN_GUARD_TRIGGER, true)) &&
+		pg_class_aclcheck(args.token_table, GetUserId(), ACL_TRIGGER) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(tokens));
 	/* Keep the locks; the DDL below needs the relations closed. */
 	relation_close(tokens, NoLock);
 	relation_close(users, NoLock);
@@ -530,7 +540,8 @@ enable(PG_FUNCTION_ARGS)
 	WriteSettings(&args);
 	if (OidIsValid(previous_token_table) && previous_token_table != args.token_table)
 		DropTokenGuardIfUnused(previous_token_table);
-	EnsureSubjectIndex(args.token_table);
+	if (needs_index)
+		CreateSubjectIndex(args.token_table);
 	EnsureTokenGuard(args.token_table);
 	CreateAction(&args);
 	if (args.apply_on_password_change)

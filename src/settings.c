@@ -20,6 +20,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 #include "catalog/pg_operator.h"
@@ -158,9 +159,15 @@ LoadSettings(void)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/*
+	 * Read with a snapshot taken now, not the calling statement's: a backend
+	 * must see the settings that its own enable() or disable() just wrote.
+	 */
 	SwitchToSettingsOwner(&saved_userid, &saved_sec_context);
+	PushActiveSnapshot(GetTransactionSnapshot());
 	if (SPI_execute(query, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read logout_everywhere.settings");
+	PopActiveSnapshot();
 	SetUserIdAndSecContext(saved_userid, saved_sec_context);
 
 	old_context = MemoryContextSwitchTo(new_context);
