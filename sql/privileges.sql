@@ -1,0 +1,218 @@
+--
+-- privileges: EXECUTE revoked from PUBLIC, what an application role needs,
+-- the caller's own privileges and row-level security, enable/disable by owners only
+--
+\set SHOW_CONTEXT never
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_le_privileges;
+DROP ROLE IF EXISTS regress_le_priv_app;
+DROP ROLE IF EXISTS regress_le_priv_nobody;
+DROP ROLE IF EXISTS regress_le_priv_reader;
+DROP ROLE IF EXISTS regress_le_priv_owner;
+RESET client_min_messages;
+CREATE DATABASE regress_le_privileges TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C';
+SELECT current_database() AS regress_home \gset
+\c regress_le_privileges
+\set VERBOSITY sqlstate
+
+CREATE ROLE regress_le_priv_app;      -- the application: only what it needs
+CREATE ROLE regress_le_priv_nobody;   -- table privileges but no EXECUTE
+CREATE ROLE regress_le_priv_reader;   -- EXECUTE but only SELECT on the tables
+CREATE ROLE regress_le_priv_owner;    -- owns a user table of its own, not "users"
+
+CREATE EXTENSION logout_everywhere;
+CREATE TABLE tokens (
+  jti        text NOT NULL PRIMARY KEY,
+  subject    text NOT NULL,
+  expires_at timestamp(0) NOT NULL,
+  purpose    text NOT NULL,
+  extra_data jsonb,
+  created_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
+  updated_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'));
+CREATE INDEX ON tokens (subject);
+CREATE TABLE users (id uuid PRIMARY KEY, email text NOT NULL UNIQUE, hashed_password text);
+INSERT INTO users VALUES
+  ('11111111-1111-1111-1111-111111111111', 'alice@example.com', 'h1'),
+  ('22222222-2222-2222-2222-222222222222', 'bob@example.com', 'h2');
+CREATE PROCEDURE seed() LANGUAGE sql AS $$
+  DELETE FROM tokens;
+  INSERT INTO tokens (jti, subject, expires_at, purpose, extra_data)
+  SELECT u || '-' || n, 'user?id=' || id, (now() AT TIME ZONE 'utc') + interval '1 day', 'user',
+         jsonb_build_object('tenant', CASE WHEN n = 3 THEN 'hidden' ELSE 'shown' END)
+    FROM (VALUES ('a', '11111111-1111-1111-1111-111111111111'),
+                 ('b', '22222222-2222-2222-2222-222222222222')) v(u, id),
+         generate_series(1, 3) n;
+  INSERT INTO tokens (jti, subject, expires_at, purpose)
+  VALUES ('a-dead', 'user?id=11111111-1111-1111-1111-111111111111',
+          (now() AT TIME ZONE 'utc') - interval '1 day', 'user');
+$$;
+CREATE VIEW state AS
+  SELECT string_agg(jti || ':' || purpose, ' ' ORDER BY jti) AS tokens FROM tokens;
+GRANT SELECT ON state TO PUBLIC;
+SELECT logout_everywhere.enable('users', apply_on_password_change => true);
+
+--
+-- EXECUTE is revoked from PUBLIC on every function of the schema, and on the
+-- generated action.
+--
+SELECT p.oid::regprocedure AS function,
+       EXISTS (SELECT 1 FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+                WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE') AS public_may_execute
+  FROM pg_proc p
+ WHERE p.pronamespace = 'logout_everywhere'::regnamespace
+ ORDER BY p.proname;
+SELECT p.oid::regprocedure AS action,
+       EXISTS (SELECT 1 FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+                WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE') AS public_may_execute
+  FROM pg_proc p
+ WHERE p.proname = 'log_out_everywhere' AND p.pronamespace = 'public'::regnamespace;
+-- the settings table is not readable by PUBLIC either
+SELECT has_table_privilege('regress_le_priv_app', 'logout_everywhere.settings', 'SELECT') AS app_reads_settings;
+
+--
+-- A role with table privileges and USAGE, but no EXECUTE: refused.
+--
+GRANT USAGE ON SCHEMA logout_everywhere TO regress_le_priv_nobody;
+GRANT SELECT, INSERT, UPDATE, DELETE ON tokens TO regress_le_priv_nobody;
+GRANT SELECT, UPDATE ON users TO regress_le_priv_nobody;
+CALL seed();
+SET ROLE regress_le_priv_nobody;
+SELECT logout_everywhere.log_out_everywhere('11111111-1111-1111-1111-111111111111'::uuid);
+SELECT logout_everywhere.revoke_subject('user?id=11111111-1111-1111-1111-111111111111');
+SELECT logout_everywhere.subject_for('11111111-1111-1111-1111-111111111111'::uuid);
+SELECT logout_everywhere.token_valid('a-1');
+SELECT logout_everywhere.is_revoked('a-1');
+SELECT logout_everywhere.expunge_expired();
+SELECT logout_everywhere.enable('users');
+SELECT logout_everywhere.disable('users');
+SELECT log_out_everywhere(u) FROM users u;
+-- a token write and a password change need no EXECUTE (the triggers are the extension's)
+INSERT INTO tokens (jti, subject, expires_at, purpose)
+  VALUES ('b-4', 'user?id=22222222-2222-2222-2222-222222222222', (now() AT TIME ZONE 'utc') + interval '1 day', 'user');
+UPDATE users SET hashed_password = 'nobody changed it' WHERE email = 'bob@example.com';
+RESET ROLE;
+SELECT * FROM state;
+
+--
+-- The application role: USAGE on the schema, EXECUTE on what it calls, its
+-- own privileges on the user and token tables, no grant on the settings.
+--
+GRANT USAGE ON SCHEMA logout_everywhere TO regress_le_priv_app;
+GRANT EXECUTE ON FUNCTION
+    logout_everywhere.log_out_everywhere("any", text[], text[], text, regclass),
+    logout_everywhere.revoke_subject(text, text[], text[], text, regclass),
+    logout_everywhere.subject_for("any", regclass),
+    logout_everywhere.token_valid(text, text, regclass),
+    logout_everywhere.is_revoked(text, regclass),
+    logout_everywhere.expunge_expired(regclass, integer),
+    public.log_out_everywhere(users)
+  TO regress_le_priv_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON tokens TO regress_le_priv_app;
+GRANT SELECT, UPDATE ON users TO regress_le_priv_app;
+CALL seed();
+SET ROLE regress_le_priv_app;
+SELECT * FROM logout_everywhere.settings;
+SELECT logout_everywhere.subject_for('11111111-1111-1111-1111-111111111111'::uuid);
+SELECT logout_everywhere.token_valid('a-1'), logout_everywhere.is_revoked('a-1');
+SELECT logout_everywhere.log_out_everywhere('11111111-1111-1111-1111-111111111111'::uuid, except_jti => 'a-2');
+SELECT logout_everywhere.token_valid('a-1'), logout_everywhere.is_revoked('a-1');
+SELECT logout_everywhere.revoke_subject('user?id=11111111-1111-1111-1111-111111111111');
+SELECT log_out_everywhere(u) FROM users u WHERE email = 'bob@example.com';
+SELECT * FROM state;
+INSERT INTO tokens (jti, subject, expires_at, purpose)
+  VALUES ('b-4', 'user?id=22222222-2222-2222-2222-222222222222', (now() AT TIME ZONE 'utc') + interval '1 day', 'user');
+UPDATE users SET hashed_password = 'changed by app' WHERE email = 'bob@example.com';
+SELECT logout_everywhere.expunge_expired();
+SELECT * FROM state;
+-- not enable/disable
+SELECT logout_everywhere.enable('users');
+SELECT logout_everywhere.disable('users');
+RESET ROLE;
+
+--
+-- Functions run with the caller's privileges on the tables: EXECUTE on
+-- everything but only SELECT on the tables is not enough to revoke,
+-- expunge, or change a password; without SELECT on users no log-out by id.
+--
+GRANT USAGE ON SCHEMA logout_everywhere TO regress_le_priv_reader;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA logout_everywhere TO regress_le_priv_reader;
+GRANT EXECUTE ON FUNCTION public.log_out_everywhere(users) TO regress_le_priv_reader;
+GRANT SELECT ON tokens TO regress_le_priv_reader;
+GRANT SELECT (id, email), UPDATE (hashed_password) ON users TO regress_le_priv_reader;
+CALL seed();
+SET ROLE regress_le_priv_reader;
+SELECT logout_everywhere.token_valid('a-1'), logout_everywhere.is_revoked('a-1');
+SELECT logout_everywhere.log_out_everywhere('11111111-1111-1111-1111-111111111111'::uuid);
+SELECT logout_everywhere.revoke_subject('user?id=11111111-1111-1111-1111-111111111111');
+SELECT logout_everywhere.expunge_expired();
+UPDATE users SET hashed_password = 'reader' WHERE email = 'alice@example.com';
+RESET ROLE;
+SELECT * FROM state;
+REVOKE SELECT ON users FROM regress_le_priv_reader;
+GRANT UPDATE ON tokens TO regress_le_priv_reader;
+SET ROLE regress_le_priv_reader;
+SELECT logout_everywhere.log_out_everywhere('11111111-1111-1111-1111-111111111111'::uuid);
+-- revoke_subject does not look the user up, so it needs no privilege on users
+SELECT logout_everywhere.revoke_subject('user?id=11111111-1111-1111-1111-111111111111');
+RESET ROLE;
+SELECT * FROM state;
+
+--
+-- Row-level security on the token table: rows the caller cannot see are not
+-- revoked, and the count says so.
+--
+ALTER TABLE tokens ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON tokens TO regress_le_priv_app
+  USING (extra_data->>'tenant' IS DISTINCT FROM 'hidden');
+CALL seed();
+SET ROLE regress_le_priv_app;
+SELECT count(*) AS visible FROM tokens;
+SELECT logout_everywhere.token_valid('a-3') AS hidden_valid, logout_everywhere.token_valid('a-1') AS shown_valid;
+SELECT logout_everywhere.log_out_everywhere('11111111-1111-1111-1111-111111111111'::uuid);
+SELECT logout_everywhere.revoke_subject('user?id=22222222-2222-2222-2222-222222222222');
+SELECT logout_everywhere.expunge_expired();
+RESET ROLE;
+SELECT * FROM state;
+ALTER TABLE tokens DISABLE ROW LEVEL SECURITY;
+
+--
+-- enable and disable require owning the user table (42501), even with EXECUTE;
+-- nothing changes. An owner of its own tables may. (It needs EXECUTE on the
+-- trigger functions too: CREATE TRIGGER checks it.)
+--
+CREATE TABLE locked_tokens (jti text PRIMARY KEY, subject text NOT NULL,
+                            expires_at timestamp NOT NULL, purpose text NOT NULL);
+GRANT USAGE, CREATE ON SCHEMA public TO regress_le_priv_owner;
+GRANT USAGE ON SCHEMA logout_everywhere TO regress_le_priv_owner;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA logout_everywhere TO regress_le_priv_owner;
+GRANT SELECT, UPDATE ON users, tokens, locked_tokens TO regress_le_priv_owner;
+SET ROLE regress_le_priv_owner;
+SELECT logout_everywhere.enable('users');
+SELECT logout_everywhere.enable('users', apply_on_password_change => false, subject_name => 'mine');
+SELECT logout_everywhere.disable('users');
+CREATE TABLE own_users (id integer PRIMARY KEY, hashed_password text);
+CREATE TABLE own_tokens (jti text PRIMARY KEY, subject text NOT NULL,
+                         expires_at timestamp NOT NULL, purpose text NOT NULL);
+CREATE INDEX ON own_tokens (subject);
+INSERT INTO own_users VALUES (1, 'x');
+INSERT INTO own_tokens VALUES ('o1', 'own?id=1', (now() AT TIME ZONE 'utc') + interval '1 day', 'user');
+SELECT logout_everywhere.enable('own_users', 'own_tokens', subject_name => 'own', apply_on_password_change => true);
+SELECT logout_everywhere.log_out_everywhere(1, user_table => 'own_users');
+SELECT jti, purpose FROM own_tokens;
+-- it cannot put an index or a trigger on a token table it does not own,
+-- and says so before it announces any index
+SELECT logout_everywhere.enable('own_users', 'locked_tokens', subject_name => 'own');
+RESET ROLE;
+SELECT user_table, token_table FROM logout_everywhere.settings ORDER BY user_table::text;
+SET ROLE regress_le_priv_owner;
+SELECT logout_everywhere.disable('own_users');
+RESET ROLE;
+SELECT user_table, subject_name, apply_on_password_change FROM logout_everywhere.settings ORDER BY user_table::text;
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'users'::regclass AND NOT tgisinternal ORDER BY 1;
+
+\c :regress_home
+DROP DATABASE regress_le_privileges WITH (FORCE);
+DROP ROLE regress_le_priv_app;
+DROP ROLE regress_le_priv_nobody;
+DROP ROLE regress_le_priv_reader;
+DROP ROLE regress_le_priv_owner;
