@@ -86,11 +86,13 @@ extern int	CountSettingsUsingTokenTable(Oid token_table);
 extern void PrepareUserInfo(UserTableSettings *settings);
 extern SPIPlanPtr UserExistsPlan(UserTableSettings *settings);
 extern void ResetSettingsCache(void);
+extern void SettingsTransactionEnd(bool abort, bool top_level);
 extern void SettingsRelcacheCallback(Oid relid);
 extern void SwitchToSettingsOwner(Oid *saved_userid, int *saved_sec_context);
 
 /* token_table.c */
 extern TokenTable *GetTokenTable(Oid relid);
+extern SPIPlanPtr KeepPlan(const char *query, int nargs, Oid *argtypes);
 extern void ValidateTokenTable(Relation rel);
 extern SPIPlanPtr RevokePlan(TokenTable *table);
 extern SPIPlanPtr ValidPlan(TokenTable *table);

@@ -110,12 +110,15 @@ TransactionCallback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			/* What this transaction cached may come from its own writes. */
-			ResetSettingsCache();
-			/* fall through */
+			SettingsTransactionEnd(true, true);
+			PasswordTriggerXactEnd();
+			ResetConcurrencyState();
+			FreeRetiredCaches();
+			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
+			SettingsTransactionEnd(false, true);
 			PasswordTriggerXactEnd();
 			ResetConcurrencyState();
 			FreeRetiredCaches();
@@ -135,7 +138,7 @@ SubtransactionCallback(SubXactEvent event, SubTransactionId my_subid,
 			break;
 		case SUBXACT_EVENT_ABORT_SUB:
 			PasswordTriggerSubXactEnd(false, my_subid, parent_subid);
-			ResetSettingsCache();
+			SettingsTransactionEnd(true, false);
 			break;
 		default:
 			break;

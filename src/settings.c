@@ -28,6 +28,9 @@
 PG_FUNCTION_INFO_V1(settings_changed);
 
 static bool settings_valid = false;
+
+/* This transaction wrote the settings: an abort must drop the cache. */
+static bool settings_written = false;
 static MemoryContext settings_context = NULL;
 static UserTableSettings *settings_entries = NULL;
 static int	settings_count = 0;
@@ -102,6 +105,20 @@ ResetSettingsCache(void)
 	settings_valid = false;
 	extension_schema = InvalidOid;
 	settings_relid = InvalidOid;
+}
+
+/*
+ * A (sub)transaction ends. If it wrote the settings and aborts, what was
+ * cached from its writes goes; otherwise the cache stays: a rollback of
+ * anything else must not cost the next call a reload.
+ */
+void
+SettingsTransactionEnd(bool abort, bool top_level)
+{
+	if (abort && settings_written)
+		ResetSettingsCache();
+	if (top_level)
+		settings_written = false;
 }
 
 /* Relcache callback: the settings table or an enabled user table changed. */
@@ -362,11 +379,7 @@ UserExistsPlan(UserTableSettings *settings)
 					 NameStr(operator_form->oprname));
 	ReleaseSysCache(operator_tuple);
 
-	plan = SPI_prepare(query, 1, &settings->id_type);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s", query,
-			 SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
+	plan = KeepPlan(query, 1, &settings->id_type);
 	settings->user_exists_plan = plan;
 	return plan;
 }
@@ -385,5 +398,6 @@ settings_changed(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("settings_changed: not called by trigger manager")));
 	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigger_data->tg_relation));
+	settings_written = true;
 	return PointerGetDatum(NULL);
 }

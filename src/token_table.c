@@ -13,6 +13,7 @@
 #include "access/relation.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -187,11 +188,16 @@ TokenTableRelcacheCallback(Oid relid)
 			token_tables[i]->valid = false;
 }
 
-/* Prepare and keep a plan; called inside an SPI connection. */
-static SPIPlanPtr
+/*
+ * Prepare and keep a plan; called inside an SPI connection. The plans are
+ * generic: their parameters never change the best plan (an index lookup),
+ * and a custom plan would be planned again on every call.
+ */
+SPIPlanPtr
 KeepPlan(const char *query, int nargs, Oid *argtypes)
 {
-	SPIPlanPtr	plan = SPI_prepare(query, nargs, argtypes);
+	SPIPlanPtr	plan = SPI_prepare_cursor(query, nargs, argtypes,
+										  CURSOR_OPT_GENERIC_PLAN);
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s", query,
