@@ -1,0 +1,11 @@
+-- the two set-based statements a DBA would write for a bulk password change
+-- (table without trigger, same token table). Rolled back. Run with -M simple.
+\set s random(1, :nusers - :bulk + 1)
+BEGIN;
+UPDATE users_plain SET hashed_password = md5(random()::text), updated_at = now() AT TIME ZONE 'utc'
+ WHERE id IN (SELECT md5('u' || g)::uuid FROM generate_series(:s, :s + :bulk - 1) g);
+UPDATE tokens SET purpose = 'revocation', updated_at = now() AT TIME ZONE 'utc'
+ WHERE subject IN (SELECT 'user?id=' || md5('u' || g)::uuid FROM generate_series(:s, :s + :bulk - 1) g)
+   AND expires_at > now() AT TIME ZONE 'utc'
+   AND purpose <> 'revocation';
+ROLLBACK;
