@@ -61,15 +61,6 @@ typedef struct EnableArguments
 	char	   *argument_name;
 } EnableArguments;
 
-static void
-RequireArgument(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", name)));
-}
-
 static char *
 NonEmptyName(FunctionCallInfo fcinfo, int argno, const char *name)
 {

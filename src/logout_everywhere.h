@@ -69,6 +69,16 @@ typedef struct TokenTable
 	SPIPlanPtr	expunge_plan;
 } TokenTable;
 
+/* 22004 when a required argument is NULL. */
+static inline void
+RequireArgument(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", name)));
+}
+
 /* module.c */
 extern char *current_jti_setting;
 extern MemoryContext LogoutEverywhereCacheContext(void);

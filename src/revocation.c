@@ -154,15 +154,6 @@ OptionalOidArgument(FunctionCallInfo fcinfo, int argno)
 	return PG_ARGISNULL(argno) ? InvalidOid : PG_GETARG_OID(argno);
 }
 
-static void
-RequireArgument(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", name)));
-}
-
 /*
  * log_out_everywhere(user_id "any", include_purposes text[],
  *                    exclude_purposes text[], except_jti text,
