@@ -114,10 +114,14 @@ le_ensure() {
 # A port that no cluster on this machine uses: pg_virtualenv -t takes 5432 (or
 # the next port its own, empty, configuration knows to be free) and fails when
 # another throwaway cluster of a concurrent run already listens there.
+# Ports are drawn below the kernel's ephemeral range (32768 and up on Linux),
+# where client sockets (pgbench's, psql's) would otherwise take them.
 le_free_port() {
-    local p i
+    local p i low
+    low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    [ "$low" -gt 12000 ] 2>/dev/null || low=32768
     for i in $(seq 1 100); do
-        p=$((20000 + RANDOM % 20000))
+        p=$((10000 + RANDOM % (low - 10000)))
         [ -e "/var/run/postgresql/.s.PGSQL.$p" ] && continue
         (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
         echo "$p"
