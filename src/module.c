@@ -110,15 +110,11 @@ TransactionCallback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			SettingsTransactionEnd(true, true);
-			PasswordTriggerXactEnd();
-			ResetConcurrencyState();
-			FreeRetiredCaches();
-			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
-			SettingsTransactionEnd(false, true);
+			SettingsTransactionEnd(event == XACT_EVENT_ABORT ||
+								   event == XACT_EVENT_PARALLEL_ABORT, true);
 			PasswordTriggerXactEnd();
 			ResetConcurrencyState();
 			FreeRetiredCaches();

@@ -132,7 +132,6 @@ static void
 FlushPasswordChanges(TriggerData *trigger_data)
 {
 	Oid			user_table = RelationGetRelid(trigger_data->tg_relation);
-	List	   *remaining = NIL;
 	Datum	   *subjects;
 	int			count = 0;
 	ListCell   *cell;
@@ -142,24 +141,20 @@ FlushPasswordChanges(TriggerData *trigger_data)
 	if (pending_subjects == NIL)
 		return;
 
+	/* This table's subjects are taken; the others stay pending. */
 	subjects = palloc(sizeof(Datum) * list_length(pending_subjects));
 	foreach(cell, pending_subjects)
 	{
 		PendingSubject *pending = (PendingSubject *) lfirst(cell);
 
 		if (pending->user_table == user_table)
+		{
 			subjects[count++] = pending->subject;
-		else
-			remaining = lappend(remaining, pending);
+			pending_subjects = foreach_delete_current(pending_subjects, cell);
+		}
 	}
 	if (count == 0)
 		return;
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-
-		pending_subjects = list_copy(remaining);
-		MemoryContextSwitchTo(old);
-	}
 
 	settings = SettingsForTrigger(trigger_data->tg_relation);
 	if (current_jti_setting != NULL && current_jti_setting[0] != '\0')
