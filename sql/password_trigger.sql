@@ -219,6 +219,54 @@ SELECT * FROM revoked;
 SELECT email, hashed_password FROM users WHERE id IN (uid(1), uid(2)) ORDER BY id;
 DROP TRIGGER hash_password ON users;
 
+--
+-- "Changes value" is the column type's own equality: for a citext password
+-- column a change of letter case alone is no change.
+--
+CREATE TABLE ci_users (id integer PRIMARY KEY, pw citext);
+INSERT INTO ci_users VALUES (1, 'Secret'), (2, 'Secret'), (3, 'Secret');
+SELECT logout_everywhere.enable('ci_users', password_column => 'pw', subject_name => 'ci',
+                                apply_on_password_change => true);
+CREATE PROCEDURE seed_ci() LANGUAGE sql AS $$
+  DELETE FROM tokens WHERE subject LIKE 'ci?%';
+  INSERT INTO tokens (jti, subject, expires_at, purpose)
+  SELECT 'ci' || n, 'ci?id=' || n, (now() AT TIME ZONE 'utc') + interval '1 day', 'user'
+    FROM generate_series(1, 3) n;
+$$;
+CREATE VIEW ci_revoked AS
+  SELECT string_agg(jti, ',' ORDER BY jti) AS revoked FROM tokens
+   WHERE subject LIKE 'ci?%' AND purpose = 'revocation';
+CALL seed_ci();
+UPDATE ci_users SET pw = 'SECRET' WHERE id = 1;  -- same value for citext
+UPDATE ci_users SET pw = 'other' WHERE id = 2;   -- a change
+SELECT * FROM ci_revoked;
+
+-- The trigger depends on the password column, as a WHEN clause naming it
+-- would: dropping it or changing its type is refused.
+ALTER TABLE ci_users DROP COLUMN pw;
+ALTER TABLE ci_users ALTER COLUMN pw TYPE text;
+-- A renamed password column fails every UPDATE of the table (42703) until
+-- enable() names it again: no password change goes unnoticed.
+ALTER TABLE ci_users RENAME COLUMN pw TO password;
+UPDATE ci_users SET password = 'renamed' WHERE id = 3;
+SELECT password FROM ci_users WHERE id = 3;
+SELECT logout_everywhere.enable('ci_users', password_column => 'password', subject_name => 'ci',
+                                apply_on_password_change => true);
+CALL seed_ci();
+UPDATE ci_users SET password = 'renamed' WHERE id = 3;
+SELECT * FROM ci_revoked;
+
+-- Rows of a table that inherits from the user table count when the UPDATE
+-- names the user table (triggers on the child itself are the DBA's).
+CREATE TABLE ci_admins () INHERITS (ci_users);
+INSERT INTO ci_admins VALUES (4, 'Admin');
+CALL seed_ci();
+INSERT INTO tokens (jti, subject, expires_at, purpose)
+VALUES ('ci4', 'ci?id=4', (now() AT TIME ZONE 'utc') + interval '1 day', 'user');
+UPDATE ci_users SET password = 'new admin password' WHERE id = 4;
+SELECT * FROM ci_revoked;
+SELECT logout_everywhere.disable('ci_users');
+
 -- After disable, a password change revokes nothing.
 SELECT logout_everywhere.disable('users');
 CALL seed();

@@ -25,6 +25,7 @@
 #include "catalog/pg_index.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_proc.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "commands/trigger.h"
@@ -42,8 +43,7 @@
 PG_FUNCTION_INFO_V1(enable);
 PG_FUNCTION_INFO_V1(disable);
 
-#define PASSWORD_ROW_TRIGGER "logout_everywhere_password"
-#define PASSWORD_FLUSH_TRIGGER "logout_everywhere_password_flush"
+#define PASSWORD_TRIGGER "logout_everywhere_password"
 #define TOKEN_GUARD_TRIGGER "logout_everywhere_token_guard"
 
 /* What enable() was given, NULLs resolved. */
@@ -206,8 +206,7 @@ DropUserTableObjects(Oid user_table, const char *action_name)
 {
 	if (OidIsValid(ActionFunction(user_table, action_name)))
 		RunStatement(psprintf("DROP FUNCTION %s", ActionSignature(user_table, action_name)));
-	DropTriggerIfExists(user_table, PASSWORD_ROW_TRIGGER);
-	DropTriggerIfExists(user_table, PASSWORD_FLUSH_TRIGGER);
+	DropTriggerIfExists(user_table, PASSWORD_TRIGGER);
 }
 
 /*
@@ -390,46 +389,29 @@ CreateAction(EnableArguments *args)
 }
 
 /*
- * The two password triggers (password_trigger.c). The WHEN clause compares
- * with the column type's own equality, named with its schema when that is
- * not pg_catalog, so that nothing on search_path takes part.
+ * The password trigger (password_trigger.c): one statement trigger that
+ * sees the old and new rows. It reads the password column by name, so it
+ * is recorded as depending on that column, as a WHEN clause naming it
+ * would be: dropping the column or changing its type is refused while the
+ * trigger exists.
  */
 static void
-CreatePasswordTriggers(EnableArguments *args)
+CreatePasswordTrigger(EnableArguments *args)
 {
-	char	   *users = QualifiedRelationName(args->user_table);
-	const char *column = quote_identifier(args->password_column);
-	Oid			type = get_atttype(args->user_table,
-								   get_attnum(args->user_table, args->password_column));
-	Oid			equality = EqualityOperator(type);
-	char	   *changed;
+	ObjectAddress trigger;
+	ObjectAddress column;
 
-	if (get_op_rettype(equality) == BOOLOID &&
-		get_namespace_name(get_func_namespace(get_opcode(equality))) != NULL &&
-		strcmp(get_namespace_name(get_func_namespace(get_opcode(equality))), "pg_catalog") == 0)
-		changed = psprintf("old.%s IS DISTINCT FROM new.%s", column, column);
-	else
-	{
-		HeapTuple	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(equality));
-		Form_pg_operator form;
-
-		if (!HeapTupleIsValid(tuple))
-			elog(ERROR, "cache lookup failed for operator %u", equality);
-		form = (Form_pg_operator) GETSTRUCT(tuple);
-		changed = psprintf("(old.%s IS NULL) <> (new.%s IS NULL)"
-						   " OR NOT (old.%s OPERATOR(%s.%s) new.%s)",
-						   column, column, column,
-						   quote_identifier(get_namespace_name(form->oprnamespace)),
-						   NameStr(form->oprname), column);
-		ReleaseSysCache(tuple);
-	}
-
-	RunStatement(psprintf("CREATE TRIGGER %s AFTER UPDATE ON %s FOR EACH ROW WHEN (%s)"
-						  " EXECUTE FUNCTION %s.password_trigger()",
-						  PASSWORD_ROW_TRIGGER, users, changed, ExtensionSchemaName()));
-	RunStatement(psprintf("CREATE TRIGGER %s AFTER UPDATE ON %s FOR EACH STATEMENT"
-						  " EXECUTE FUNCTION %s.password_trigger()",
-						  PASSWORD_FLUSH_TRIGGER, users, ExtensionSchemaName()));
+	RunStatement(psprintf("CREATE TRIGGER %s AFTER UPDATE ON %s"
+						  " REFERENCING OLD TABLE AS logout_everywhere_old_rows"
+						  " NEW TABLE AS logout_everywhere_new_rows"
+						  " FOR EACH STATEMENT EXECUTE FUNCTION %s.password_trigger()",
+						  PASSWORD_TRIGGER, QualifiedRelationName(args->user_table),
+						  ExtensionSchemaName()));
+	ObjectAddressSet(trigger, TriggerRelationId,
+					 get_trigger_oid(args->user_table, PASSWORD_TRIGGER, false));
+	ObjectAddressSubSet(column, RelationRelationId, args->user_table,
+						get_attnum(args->user_table, args->password_column));
+	recordDependencyOn(&trigger, &column, DEPENDENCY_NORMAL);
 }
 
 /* Read and check enable()'s arguments; opens nothing. */
@@ -536,7 +518,7 @@ enable(PG_FUNCTION_ARGS)
 	EnsureTokenGuard(args.token_table);
 	CreateAction(&args);
 	if (args.apply_on_password_change)
-		CreatePasswordTriggers(&args);
+		CreatePasswordTrigger(&args);
 	SPI_finish();
 	AtEOXact_GUC(true, guc_level);
 	PG_RETURN_VOID();

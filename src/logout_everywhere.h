@@ -47,12 +47,20 @@ typedef struct UserTableSettings
 	char	   *action_name;
 	char	   *argument_name;
 
-	/* Derived lazily from the user table; reset with the settings. */
+	/*
+	 * Derived lazily from the user and token tables; reset with the
+	 * settings, which a change to either table resets.
+	 */
 	bool		user_info_ready;
 	AttrNumber	id_attnum;
 	Oid			id_type;
 	Oid			id_output_function;
 	SPIPlanPtr	user_exists_plan;
+	SPIPlanPtr	log_out_plan;	/* the revocation, if the user exists */
+	bool		password_info_ready;
+	AttrNumber	password_attnum;
+	Oid			password_type;
+	Oid			password_collation;
 } UserTableSettings;
 
 /* The cached shape and plans of one token table. */
@@ -95,6 +103,8 @@ extern Oid	ResolveTokenTable(Oid token_table_or_invalid);
 extern int	CountSettingsUsingTokenTable(Oid token_table);
 extern void PrepareUserInfo(UserTableSettings *settings);
 extern SPIPlanPtr UserExistsPlan(UserTableSettings *settings);
+extern SPIPlanPtr LogOutPlan(UserTableSettings *settings);
+extern void PreparePasswordInfo(UserTableSettings *settings);
 extern void ResetSettingsCache(void);
 extern void SettingsTransactionEnd(bool abort, bool top_level);
 extern void SettingsRelcacheCallback(Oid relid);
@@ -104,6 +114,7 @@ extern void SwitchToSettingsOwner(Oid *saved_userid, int *saved_sec_context);
 extern TokenTable *GetTokenTable(Oid relid);
 extern SPIPlanPtr KeepPlan(const char *query, int nargs, Oid *argtypes);
 extern void ValidateTokenTable(Relation rel);
+extern char *RevokeStatement(TokenTable *table);
 extern SPIPlanPtr RevokePlan(TokenTable *table);
 extern SPIPlanPtr ValidPlan(TokenTable *table);
 extern SPIPlanPtr RevokedPlan(TokenTable *table);
@@ -118,16 +129,10 @@ extern void ResetConcurrencyState(void);
 /* revocation.c */
 extern uint64 RevokeSubjects(UserTableSettings *settings, Datum *subjects, int count,
 							 ArrayType *include_purposes, ArrayType *exclude_purposes,
-							 text *except_jti);
+							 text *except_jti, Datum *user_id);
 extern text *SubjectForIdText(UserTableSettings *settings, const char *id_text);
 
 /* checks.c */
 extern bool TokenIsValid(Oid token_table, text *jti, text *purpose);
-
-/* password_trigger.c */
-extern void PasswordTriggerXactEnd(void);
-extern void PasswordTriggerPreCommit(void);
-extern void PasswordTriggerSubXactEnd(bool commit, SubTransactionId my_subid,
-									  SubTransactionId parent_subid);
 
 #endif							/* LOGOUT_EVERYWHERE_H */

@@ -94,20 +94,12 @@ RelcacheCallback(Datum arg, Oid relid)
 	TokenTableRelcacheCallback(relid);
 }
 
-/*
- * End of a transaction: no state of ours may survive it. Before commit, the
- * password trigger checks that nothing it collected is left unrevoked.
- */
+/* End of a transaction: no state of ours may survive it. */
 static void
 TransactionCallback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
-		case XACT_EVENT_PRE_COMMIT:
-		case XACT_EVENT_PARALLEL_PRE_COMMIT:
-		case XACT_EVENT_PRE_PREPARE:
-			PasswordTriggerPreCommit();
-			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_COMMIT:
@@ -115,30 +107,21 @@ TransactionCallback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			SettingsTransactionEnd(event == XACT_EVENT_ABORT ||
 								   event == XACT_EVENT_PARALLEL_ABORT, true);
-			PasswordTriggerXactEnd();
 			ResetConcurrencyState();
 			FreeRetiredCaches();
-			break;
-	}
-}
-
-/* Subtransactions: a ROLLBACK TO SAVEPOINT forgets what it collected. */
-static void
-SubtransactionCallback(SubXactEvent event, SubTransactionId my_subid,
-				SubTransactionId parent_subid, void *arg)
-{
-	switch (event)
-	{
-		case SUBXACT_EVENT_COMMIT_SUB:
-			PasswordTriggerSubXactEnd(true, my_subid, parent_subid);
-			break;
-		case SUBXACT_EVENT_ABORT_SUB:
-			PasswordTriggerSubXactEnd(false, my_subid, parent_subid);
-			SettingsTransactionEnd(true, false);
 			break;
 		default:
 			break;
 	}
+}
+
+/* A ROLLBACK TO SAVEPOINT drops settings cached from its own writes. */
+static void
+SubtransactionCallback(SubXactEvent event, SubTransactionId my_subid,
+					   SubTransactionId parent_subid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		SettingsTransactionEnd(true, false);
 }
 
 void

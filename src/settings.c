@@ -96,7 +96,10 @@ ResetSettingsCache(void)
 	if (settings_context != NULL)
 	{
 		for (int i = 0; i < settings_count; i++)
+		{
 			RetirePlan(settings_entries[i].user_exists_plan);
+			RetirePlan(settings_entries[i].log_out_plan);
+		}
 		RetireContext(settings_context);
 	}
 	settings_context = NULL;
@@ -121,14 +124,18 @@ SettingsTransactionEnd(bool abort, bool top_level)
 		settings_written = false;
 }
 
-/* Relcache callback: the settings table or an enabled user table changed. */
+/*
+ * Relcache callback: the settings table, or a user or token table named in
+ * it, changed (the log-out plan is built from both tables' names).
+ */
 void
 SettingsRelcacheCallback(Oid relid)
 {
 	bool		affected = !OidIsValid(relid) || relid == settings_relid;
 
 	for (int i = 0; !affected && i < settings_count; i++)
-		affected = settings_entries[i].user_table == relid;
+		affected = settings_entries[i].user_table == relid ||
+			settings_entries[i].token_table == relid;
 	if (affected)
 		ResetSettingsCache();
 }
@@ -344,23 +351,17 @@ PrepareUserInfo(UserTableSettings *settings)
 }
 
 /*
- * The plan that checks that a user exists: $1 is an id of the id column's
- * type. Must be called inside an SPI connection.
+ * "<id column> = $n" on the user table, with the id type's own equality
+ * operator named with its schema: nothing on search_path takes part.
  */
-SPIPlanPtr
-UserExistsPlan(UserTableSettings *settings)
+static char *
+UserIdCondition(UserTableSettings *settings, int param)
 {
 	TypeCacheEntry *type_entry;
 	HeapTuple	operator_tuple;
 	Form_pg_operator operator_form;
-	char	   *query;
-	SPIPlanPtr	plan;
+	char	   *condition;
 
-	PrepareUserInfo(settings);
-	if (settings->user_exists_plan != NULL)
-		return settings->user_exists_plan;
-
-	/* The id type's own equality, named with its schema: no search_path. */
 	type_entry = lookup_type_cache(settings->id_type, TYPECACHE_EQ_OPR);
 	if (!OidIsValid(type_entry->eq_opr))
 		ereport(ERROR,
@@ -371,17 +372,89 @@ UserExistsPlan(UserTableSettings *settings)
 	if (!HeapTupleIsValid(operator_tuple))
 		elog(ERROR, "cache lookup failed for operator %u", type_entry->eq_opr);
 	operator_form = (Form_pg_operator) GETSTRUCT(operator_tuple);
-	query = psprintf("SELECT 1 FROM %s WHERE %s OPERATOR(%s.%s) $1 LIMIT 1",
-					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(settings->user_table)),
-												get_rel_name(settings->user_table)),
-					 quote_identifier(settings->id_column),
-					 quote_identifier(get_namespace_name(operator_form->oprnamespace)),
-					 NameStr(operator_form->oprname));
+	condition = psprintf("%s OPERATOR(%s.%s) $%d",
+						 quote_identifier(settings->id_column),
+						 quote_identifier(get_namespace_name(operator_form->oprnamespace)),
+						 NameStr(operator_form->oprname), param);
 	ReleaseSysCache(operator_tuple);
+	return condition;
+}
 
-	plan = KeepPlan(query, 1, &settings->id_type);
-	settings->user_exists_plan = plan;
-	return plan;
+static char *
+QualifiedUserTable(UserTableSettings *settings)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(settings->user_table)),
+									  get_rel_name(settings->user_table));
+}
+
+/*
+ * The plan that checks that a user exists: $1 is an id of the id column's
+ * type. Must be called inside an SPI connection.
+ */
+SPIPlanPtr
+UserExistsPlan(UserTableSettings *settings)
+{
+	PrepareUserInfo(settings);
+	if (settings->user_exists_plan == NULL)
+		settings->user_exists_plan =
+			KeepPlan(psprintf("SELECT 1 FROM %s WHERE %s LIMIT 1",
+							  QualifiedUserTable(settings),
+							  UserIdCondition(settings, 1)),
+					 1, &settings->id_type);
+	return settings->user_exists_plan;
+}
+
+/*
+ * log_out_everywhere's revocation: the token table's revocation ($1-$4,
+ * see RevokeStatement) that only runs if the user $5 exists. Checking in
+ * the same statement saves a second executor run on the request path; the
+ * EXISTS is a one-time filter, evaluated before any token is read. Must be
+ * called inside an SPI connection.
+ */
+SPIPlanPtr
+LogOutPlan(UserTableSettings *settings)
+{
+	PrepareUserInfo(settings);
+	if (settings->log_out_plan == NULL)
+	{
+		Oid			types[5] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID,
+		settings->id_type};
+
+		settings->log_out_plan =
+			KeepPlan(psprintf("%s AND EXISTS (SELECT FROM %s WHERE %s)",
+							  RevokeStatement(GetTokenTable(settings->token_table)),
+							  QualifiedUserTable(settings),
+							  UserIdCondition(settings, 5)),
+					 5, types);
+	}
+	return settings->log_out_plan;
+}
+
+/*
+ * What the password trigger needs: the password column's number, type and
+ * collation. Looked up by name, so a renamed or dropped column is an error
+ * (enable() again) rather than a password change that goes unnoticed.
+ */
+void
+PreparePasswordInfo(UserTableSettings *settings)
+{
+	int32		typmod;
+
+	if (settings->password_info_ready)
+		return;
+
+	settings->password_attnum = get_attnum(settings->user_table, settings->password_column);
+	if (settings->password_attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						settings->password_column, get_rel_name(settings->user_table)),
+				 errdetail("logout_everywhere cannot tell whether a password changed."),
+				 errhint("Call logout_everywhere.enable() again with the right password_column, or disable() the table.")));
+	get_atttypetypmodcoll(settings->user_table, settings->password_attnum,
+						  &settings->password_type, &typmod,
+						  &settings->password_collation);
+	settings->password_info_ready = true;
 }
 
 /*

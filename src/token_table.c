@@ -211,27 +211,32 @@ KeepPlan(const char *query, int nargs, Oid *argtypes)
  * $3 exclude (text[], NULL: none), $4 the jti to spare (NULL: none).
  * One set-based UPDATE for one user or ten thousand.
  */
+char *
+RevokeStatement(TokenTable *table)
+{
+	char	   *set_updated_at = "";
+
+	if (OidIsValid(table->updated_type))
+		set_updated_at = psprintf(", updated_at = %s", NowExpression(table->updated_type));
+	return psprintf("UPDATE %s SET purpose = '" REVOCATION_PURPOSE "'%s"
+					" WHERE subject OPERATOR(pg_catalog.=) ANY ($1)"
+					" AND expires_at OPERATOR(pg_catalog.>) %s"
+					" AND purpose OPERATOR(pg_catalog.<>) '" REVOCATION_PURPOSE "'"
+					" AND ($2 IS NULL OR purpose OPERATOR(pg_catalog.=) ANY ($2))"
+					" AND ($3 IS NULL OR NOT (purpose OPERATOR(pg_catalog.=) ANY ($3)))"
+					" AND ($4 IS NULL OR jti OPERATOR(pg_catalog.<>) $4)",
+					table->qualified_name, set_updated_at,
+					NowExpression(table->expires_type));
+}
+
 SPIPlanPtr
 RevokePlan(TokenTable *table)
 {
 	if (table->revoke_plan == NULL)
 	{
 		Oid			types[4] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID};
-		char	   *set_updated_at = "";
-		char	   *query;
 
-		if (OidIsValid(table->updated_type))
-			set_updated_at = psprintf(", updated_at = %s", NowExpression(table->updated_type));
-		query = psprintf("UPDATE %s SET purpose = '" REVOCATION_PURPOSE "'%s"
-						 " WHERE subject OPERATOR(pg_catalog.=) ANY ($1)"
-						 " AND expires_at OPERATOR(pg_catalog.>) %s"
-						 " AND purpose OPERATOR(pg_catalog.<>) '" REVOCATION_PURPOSE "'"
-						 " AND ($2 IS NULL OR purpose OPERATOR(pg_catalog.=) ANY ($2))"
-						 " AND ($3 IS NULL OR NOT (purpose OPERATOR(pg_catalog.=) ANY ($3)))"
-						 " AND ($4 IS NULL OR jti OPERATOR(pg_catalog.<>) $4)",
-						 table->qualified_name, set_updated_at,
-						 NowExpression(table->expires_type));
-		table->revoke_plan = KeepPlan(query, 4, types);
+		table->revoke_plan = KeepPlan(RevokeStatement(table), 4, types);
 	}
 	return table->revoke_plan;
 }

@@ -6,7 +6,7 @@
 #    user's tokens (no subjects left over from the cancelled statement);
 #  - ROLLBACK TO SAVEPOINT undoes exactly the revocations made after it;
 #  - an error raised by another trigger later in the same statement (row
-#    trigger, statement trigger after the extension's flush, deferred
+#    trigger, statement trigger after the extension's, deferred
 #    constraint trigger at COMMIT, a trigger on the token table during the
 #    revocation) rolls everything back, also when the error is caught by a
 #    PL/pgSQL exception block, after which only later changes count.
@@ -185,7 +185,7 @@ SELECT 'a_next=' || state();
 CREATE TRIGGER aa_fail_before BEFORE UPDATE ON users FOR EACH ROW WHEN (NEW.id = 29) EXECUTE FUNCTION fail();
 UPDATE users SET hashed_password = 'e' WHERE id IN (28, 29);
 SELECT 'a_before=' || state();
--- b) a statement trigger that fires after the extension's flush
+-- b) a statement trigger that fires after the extension's
 CREATE TRIGGER zz_fail_stmt AFTER UPDATE ON users FOR EACH STATEMENT EXECUTE FUNCTION fail();
 SET test.fail = 'on';
 UPDATE users SET hashed_password = 'e' WHERE id IN (30, 31);
@@ -227,7 +227,7 @@ check "a) the failing row trigger aborted the statement" "$(grep -c 'ERROR:  tes
 check "a) AFTER row trigger error: nothing revoked or changed" "$(result errors a)" " pw="
 check "a) next change revokes only its own user" "$(result errors a_next)" "27 pw=27"
 check "a) BEFORE row trigger error: nothing more revoked" "$(result errors a_before)" "27 pw=27"
-check "b) statement trigger after the flush: everything rolled back" "$(result errors b)" "27 pw=27"
+check "b) statement trigger after the extension's: everything rolled back" "$(result errors b)" "27 pw=27"
 check "b) next change revokes only its own user" "$(result errors b_next)" "27,32 pw=27,32"
 if has_error errors 'test trigger zz_deferred fails'; then ok "c) deferred trigger failed at COMMIT"; else bad "c) deferred trigger did not fail"; fi
 check "c) failure at COMMIT rolls back the password change and the log-out" "$(result errors c)" "27,32 pw=27,32"

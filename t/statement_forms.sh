@@ -4,8 +4,8 @@
 # can change a password column, and under two-phase commit.  Each case must
 # revoke exactly the users whose password changed, once:
 #   nested UPDATEs from AFTER and BEFORE row triggers (the nested
-#   statement's flush must not lose or duplicate the outer statement's
-#   subjects), a nested change whose outer statement then fails, MERGE,
+#   statement's log-out must not lose or duplicate the outer statement's
+#   users), a nested change whose outer statement then fails, MERGE,
 #   INSERT ... ON CONFLICT DO UPDATE, UPDATE through a view, writable CTEs,
 #   a PL/pgSQL loop, UPDATE ... WHERE CURRENT OF, a function called from a
 #   SELECT, PREPARE TRANSACTION + COMMIT PREPARED / ROLLBACK PREPARED.
