@@ -206,6 +206,29 @@ SELECT * FROM mentions($$SELECT logout_everywhere.disable('users')$$, '{users}')
 RESET ROLE;
 SELECT user_table FROM logout_everywhere.settings ORDER BY user_table::text;
 
+--
+-- 55000: a token table dropped after enable(). Every call that needs it
+-- says so and names enable; an UPDATE that changes no password still works;
+-- disable() clears it.
+--
+CREATE TABLE gone_tokens (jti text PRIMARY KEY, subject text NOT NULL,
+  expires_at timestamp(0) NOT NULL, purpose text NOT NULL);
+CREATE TABLE gone_users (id integer PRIMARY KEY, hashed_password text, note text);
+INSERT INTO gone_users VALUES (1, 'h1', NULL);
+SET client_min_messages = warning;
+SELECT logout_everywhere.enable('gone_users', 'gone_tokens', subject_name => 'gone',
+                                apply_on_password_change => true);
+RESET client_min_messages;
+DROP TABLE gone_tokens;
+SELECT state, hint LIKE '%enable%' AS hint_names_enable
+  FROM err($$SELECT logout_everywhere.log_out_everywhere(1, user_table => 'gone_users')$$);
+SELECT state, hint LIKE '%enable%' AS hint_names_enable
+  FROM err($$UPDATE gone_users SET hashed_password = 'h2'$$);
+UPDATE gone_users SET note = 'still writable';
+SELECT logout_everywhere.disable('gone_users');
+UPDATE gone_users SET hashed_password = 'h3';
+SELECT * FROM gone_users;
+
 \c :regress_home
 DROP DATABASE regress_le_errors WITH (FORCE);
 DROP ROLE regress_le_errors_stranger;

@@ -22,8 +22,9 @@ CREATE TABLE tokens (
 CREATE INDEX ON tokens (subject);
 CREATE TABLE users (id uuid PRIMARY KEY, email text NOT NULL UNIQUE, hashed_password text);
 
--- Each DELETE statement on tokens logs how many rows it deleted: a batch.
-CREATE TABLE delete_log (n bigint);
+-- Each DELETE statement on tokens logs how many rows it deleted (a batch),
+-- and in which transaction.
+CREATE TABLE delete_log (n bigint, xact xid8 DEFAULT pg_current_xact_id());
 CREATE FUNCTION log_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO delete_log SELECT count(*) FROM gone;
@@ -104,6 +105,63 @@ SELECT * FROM left_over;
 SELECT logout_everywhere.expunge_expired(batch_size => 0);
 SELECT logout_everywhere.expunge_expired(batch_size => -1);
 SELECT logout_everywhere.expunge_expired(batch_size => NULL);
+SELECT * FROM left_over;
+
+--
+-- expunge_expired_committing: the same deletions, committed batch by batch.
+--
+CREATE VIEW transactions AS
+  SELECT count(DISTINCT xact) AS transactions, sum(n) AS deleted FROM delete_log WHERE n > 0;
+-- CALLed on its own: one transaction per batch (10 + 10 + 5).
+CALL seed(25, 4);
+CALL logout_everywhere.expunge_expired_committing(batch_size => 10);
+SELECT * FROM left_over;
+SELECT * FROM transactions;
+-- The default batch size, and nothing left to delete.
+CALL seed(25, 4);
+CALL logout_everywhere.expunge_expired_committing();
+SELECT * FROM transactions;
+CALL logout_everywhere.expunge_expired_committing('tokens');
+-- Batches committed before an error stay committed; the failing batch
+-- deletes nothing. (The third DELETE statement fails.)
+CALL seed(25, 4);
+CREATE SEQUENCE statements;
+CREATE FUNCTION fail_third() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF nextval('statements') = 3 THEN
+    RAISE EXCEPTION 'third batch fails' USING ERRCODE = 'XX999';
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER fail_third AFTER DELETE ON tokens FOR EACH STATEMENT EXECUTE FUNCTION fail_third();
+CALL logout_everywhere.expunge_expired_committing(batch_size => 10);
+SELECT * FROM left_over;
+SELECT * FROM transactions;
+DROP TRIGGER fail_third ON tokens;
+-- Inside a transaction block it cannot commit: one transaction, which a
+-- ROLLBACK undoes.
+CALL seed(25, 4);
+BEGIN;
+CALL logout_everywhere.expunge_expired_committing(batch_size => 10);
+SELECT * FROM transactions;
+ROLLBACK;
+SELECT * FROM left_over;
+-- From a DO block at top level, which may commit: one transaction per batch.
+CALL seed(25, 4);
+\set VERBOSITY terse
+DO $$
+DECLARE
+  deleted bigint;
+BEGIN
+  CALL logout_everywhere.expunge_expired_committing('tokens', 10, deleted);
+  RAISE NOTICE 'deleted %', deleted;
+END $$;
+\set VERBOSITY sqlstate
+SELECT * FROM transactions;
+-- Bad arguments are refused before anything is deleted.
+CALL seed(25, 4);
+CALL logout_everywhere.expunge_expired_committing(batch_size => 0);
+CALL logout_everywhere.expunge_expired_committing(batch_size => NULL);
 SELECT * FROM left_over;
 
 \c :regress_home

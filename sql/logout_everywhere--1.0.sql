@@ -110,6 +110,13 @@ RETURNS pg_catalog.int8
 LANGUAGE c VOLATILE CALLED ON NULL INPUT
 AS 'MODULE_PATHNAME', 'expunge_expired';
 
+CREATE PROCEDURE @extschema@.expunge_expired_committing(
+    token_table   pg_catalog.regclass DEFAULT NULL,
+    batch_size    pg_catalog.int4     DEFAULT 10000,
+    INOUT deleted pg_catalog.int8     DEFAULT NULL)
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'expunge_expired_committing';
+
 CREATE FUNCTION @extschema@.require_valid_jwt()
 RETURNS void
 LANGUAGE c STABLE
@@ -136,6 +143,7 @@ REVOKE ALL ON FUNCTION @extschema@.subject_for("any", pg_catalog.regclass) FROM 
 REVOKE ALL ON FUNCTION @extschema@.token_valid(pg_catalog.text, pg_catalog.text, pg_catalog.regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.is_revoked(pg_catalog.text, pg_catalog.regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.expunge_expired(pg_catalog.regclass, pg_catalog.int4) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE @extschema@.expunge_expired_committing(pg_catalog.regclass, pg_catalog.int4, pg_catalog.int8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.require_valid_jwt() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.password_trigger() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.token_guard() FROM PUBLIC;
@@ -159,6 +167,8 @@ COMMENT ON FUNCTION @extschema@.is_revoked(pg_catalog.text, pg_catalog.regclass)
   'True when a token row with this jti and purpose ''revocation'' exists. False for a NULL jti.';
 COMMENT ON FUNCTION @extschema@.expunge_expired(pg_catalog.regclass, pg_catalog.int4) IS
   'Delete every token row, of any purpose, that expired before now, batch_size rows per statement. Returns how many it deleted.';
+COMMENT ON PROCEDURE @extschema@.expunge_expired_committing(pg_catalog.regclass, pg_catalog.int4, pg_catalog.int8) IS
+  'Like expunge_expired, committing after each batch when CALLed outside a transaction block (as pg_cron runs it), so that no row lock outlives its batch. Returns (deleted) how many it deleted.';
 COMMENT ON FUNCTION @extschema@.require_valid_jwt() IS
   'PostgREST db-pre-request hook: refuse (HTTP 401) a request whose JWT jti (request.jwt.claims) is not a valid stored token of its purpose claim (default ''user''; ''revocation'' is always refused); requests without a jti pass.';
 COMMENT ON FUNCTION @extschema@.password_trigger() IS

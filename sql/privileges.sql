@@ -83,6 +83,7 @@ SELECT logout_everywhere.subject_for('11111111-1111-1111-1111-111111111111'::uui
 SELECT logout_everywhere.token_valid('a-1');
 SELECT logout_everywhere.is_revoked('a-1');
 SELECT logout_everywhere.expunge_expired();
+CALL logout_everywhere.expunge_expired_committing();
 SELECT logout_everywhere.enable('users');
 SELECT logout_everywhere.disable('users');
 SELECT log_out_everywhere(u) FROM users u;
@@ -136,6 +137,7 @@ RESET ROLE;
 --
 GRANT USAGE ON SCHEMA logout_everywhere TO regress_le_priv_reader;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA logout_everywhere TO regress_le_priv_reader;
+GRANT EXECUTE ON ALL PROCEDURES IN SCHEMA logout_everywhere TO regress_le_priv_reader;
 GRANT EXECUTE ON FUNCTION public.log_out_everywhere(users) TO regress_le_priv_reader;
 GRANT SELECT ON tokens TO regress_le_priv_reader;
 GRANT SELECT (id, email), UPDATE (hashed_password) ON users TO regress_le_priv_reader;
@@ -145,6 +147,7 @@ SELECT logout_everywhere.token_valid('a-1'), logout_everywhere.is_revoked('a-1')
 SELECT logout_everywhere.log_out_everywhere('11111111-1111-1111-1111-111111111111'::uuid);
 SELECT logout_everywhere.revoke_subject('user?id=11111111-1111-1111-1111-111111111111');
 SELECT logout_everywhere.expunge_expired();
+CALL logout_everywhere.expunge_expired_committing();
 UPDATE users SET hashed_password = 'reader' WHERE email = 'alice@example.com';
 RESET ROLE;
 SELECT * FROM state;

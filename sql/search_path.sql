@@ -174,7 +174,7 @@ SELECT * FROM state_tz;
 -- expunge under the traps deletes the expired rows only
 SET search_path = trap, pg_catalog, public;
 SELECT logout_everywhere.expunge_expired('public.tokens');
-SELECT logout_everywhere.expunge_expired('public.tokens_tz', 1);
+CALL logout_everywhere.expunge_expired_committing('public.tokens_tz', 1);
 RESET search_path;
 SELECT * FROM state;
 SELECT * FROM state_tz;

@@ -112,8 +112,16 @@ NowExpression(Oid type)
 static void
 DescribeTokenTable(TokenTable *table)
 {
-	Relation	rel = relation_open(table->relid, AccessShareLock);
+	Relation	rel = try_relation_open(table->relid, AccessShareLock);
 	MemoryContext old;
+
+	/* The settings can outlive a token table dropped after enable(). */
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the token table (OID %u) recorded by logout_everywhere.enable() no longer exists",
+						table->relid),
+				 errhint("Call logout_everywhere.enable() again with the new token table, or logout_everywhere.disable() the user table.")));
 
 	ValidateTokenTable(rel);
 	old = MemoryContextSwitchTo(LogoutEverywhereCacheContext());

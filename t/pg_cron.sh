@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # pg_virtualenv: -o shared_preload_libraries=pg_cron -o cron.use_background_workers=on
 #
-# t/pg_cron.sh — expunge_expired() scheduled and run by a real pg_cron.
+# t/pg_cron.sh — expunge_expired_committing() scheduled and run by a real pg_cron.
 #
 # The cluster loads pg_cron (header above). pg_cron keeps its jobs in the
 # database "postgres" (cron.database_name's default) and runs this job in the
@@ -57,18 +57,18 @@ INSERT INTO tokens (jti, subject, expires_at, purpose) VALUES
 DROP ROLE IF EXISTS le_cron_job;
 CREATE ROLE le_cron_job LOGIN;
 GRANT USAGE ON SCHEMA logout_everywhere TO le_cron_job;
-GRANT EXECUTE ON FUNCTION logout_everywhere.expunge_expired(regclass, integer) TO le_cron_job;
+GRANT EXECUTE ON PROCEDURE logout_everywhere.expunge_expired_committing(regclass, integer, bigint) TO le_cron_job;
 GRANT SELECT, DELETE ON tokens TO le_cron_job;
 SQL
 
 echo "# scheduling the README recipe (twice a day) in database postgres, as role le_cron_job"
 crondb -c "CREATE EXTENSION pg_cron"
-jobid=$(crondb -At -c "SELECT cron.schedule_in_database('logout_everywhere-expunge', '17 */12 * * *', 'SELECT logout_everywhere.expunge_expired()', '$db', 'le_cron_job')")
+jobid=$(crondb -At -c "SELECT cron.schedule_in_database('logout_everywhere-expunge', '17 */12 * * *', 'CALL logout_everywhere.expunge_expired_committing()', '$db', 'le_cron_job')")
 [ -n "$jobid" ] || fail "cron.schedule_in_database returned no job id"
 echo "job $jobid:"
 crondb -c "SELECT jobid, jobname, schedule, command, database, username, active FROM cron.job"
 
-got=$(crondb -At -c "SELECT count(*) FROM cron.job WHERE jobid = $jobid AND database = '$db' AND username = 'le_cron_job' AND command = 'SELECT logout_everywhere.expunge_expired()' AND active")
+got=$(crondb -At -c "SELECT count(*) FROM cron.job WHERE jobid = $jobid AND database = '$db' AND username = 'le_cron_job' AND command = 'CALL logout_everywhere.expunge_expired_committing()' AND active")
 [ "$got" = 1 ] || fail "the job is not in cron.job as scheduled"
 
 echo "# making pg_cron run that job now: schedule '@reboot', restart the cluster"
@@ -104,7 +104,7 @@ want="live-in-two-hours,live-revocation,live-user"
 [ "$left" = "$want" ] || fail "tokens left are '$left', expected '$want'"
 
 echo "# a second run deletes nothing"
-again=$(app -At -c "SELECT logout_everywhere.expunge_expired()")
-[ "$again" = 0 ] || fail "a second expunge_expired() deleted $again rows"
+again=$(app -At -c "CALL logout_everywhere.expunge_expired_committing()")
+[ "$again" = 0 ] || fail "a second expunge_expired_committing() deleted $again rows"
 
-echo "ok: pg_cron ran expunge_expired(); expired rows (every purpose) are gone, live ones stay"
+echo "ok: pg_cron ran expunge_expired_committing(); expired rows (every purpose) are gone, live ones stay"
