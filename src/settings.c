@@ -327,6 +327,25 @@ CountSettingsUsingTokenTable(Oid token_table)
 }
 
 /*
+ * The number of a column that enable() recorded by name; 42703 when it was
+ * renamed or dropped since, with a hint to call enable() again.
+ */
+static AttrNumber
+RecordedColumn(UserTableSettings *settings, const char *column, const char *argument)
+{
+	AttrNumber	attnum = get_attnum(settings->user_table, column);
+
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						column, get_rel_name(settings->user_table)),
+				 errhint("Call logout_everywhere.enable() again with the right %s, or disable() the table.",
+						 argument)));
+	return attnum;
+}
+
+/*
  * Fill in what the settings need from the user table itself: the id
  * column's number, type and output function.
  */
@@ -338,13 +357,7 @@ PrepareUserInfo(UserTableSettings *settings)
 	if (settings->user_info_ready)
 		return;
 
-	settings->id_attnum = get_attnum(settings->user_table, settings->id_column);
-	if (settings->id_attnum == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of relation \"%s\" does not exist",
-						settings->id_column, get_rel_name(settings->user_table)),
-				 errhint("Call logout_everywhere.enable() again with the right id_column.")));
+	settings->id_attnum = RecordedColumn(settings, settings->id_column, "id_column");
 	settings->id_type = get_atttype(settings->user_table, settings->id_attnum);
 	getTypeOutputInfo(settings->id_type, &settings->id_output_function, &is_varlena);
 	settings->user_info_ready = true;
@@ -432,8 +445,8 @@ LogOutPlan(UserTableSettings *settings)
 
 /*
  * What the password trigger needs: the password column's number, type and
- * collation. Looked up by name, so a renamed or dropped column is an error
- * (enable() again) rather than a password change that goes unnoticed.
+ * collation. Looked up by name, so a renamed column is an error (enable()
+ * again) rather than a password change that goes unnoticed.
  */
 void
 PreparePasswordInfo(UserTableSettings *settings)
@@ -443,14 +456,8 @@ PreparePasswordInfo(UserTableSettings *settings)
 	if (settings->password_info_ready)
 		return;
 
-	settings->password_attnum = get_attnum(settings->user_table, settings->password_column);
-	if (settings->password_attnum == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of relation \"%s\" does not exist",
-						settings->password_column, get_rel_name(settings->user_table)),
-				 errdetail("logout_everywhere cannot tell whether a password changed."),
-				 errhint("Call logout_everywhere.enable() again with the right password_column, or disable() the table.")));
+	settings->password_attnum = RecordedColumn(settings, settings->password_column,
+											   "password_column");
 	get_atttypetypmodcoll(settings->user_table, settings->password_attnum,
 						  &settings->password_type, &typmod,
 						  &settings->password_collation);
