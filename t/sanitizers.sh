@@ -54,7 +54,7 @@ make -C "$BUILD" -s with_llvm=no COPT="$SAN" PG_CONFIG="$PG_CONFIG" >"$TMPD/buil
     || { cat "$TMPD/build.log"; bad "instrumented build failed"; finish; }
 make -C "$BUILD" -s with_llvm=no COPT="$SAN" PG_CONFIG="$PG_CONFIG" install DESTDIR="$INST" >>"$TMPD/build.log" 2>&1
 SO=$INST$PKGLIBDIR/logout_everywhere.so
-if [ -f "$SO" ] && ldd "$SO" | grep -q libubsan; then
+if [ -f "$SO" ] && ldd "$SO" | grep libubsan >/dev/null; then
     ok "instrumented library built (links $(ldd "$SO" | awk '/libubsan/ {print $1}'))"
 else
     cat "$TMPD/build.log"; bad "no instrumented library at $SO"; finish
@@ -133,7 +133,7 @@ wait_cycle "$r"
 # UBSan writes to stderr, i.e. the server log (or to log_path when
 # pg_ctlcluster passes UBSAN_OPTIONS from the cluster's environment file).
 ubsan_reports() { { cat "$REPORTS"/ubsan.* 2>/dev/null || true; grep -A12 "runtime error:" "$LOG" || true; } | grep -v '^\s*$' || true; }
-if ubsan_reports | grep -q "signed integer overflow"; then
+if ubsan_reports | grep "signed integer overflow" >/dev/null; then
     ok "negative control: UBSan reports a deliberate signed overflow and the backend aborts"
 else
     bad "negative control: UBSan did not report the deliberate signed overflow"

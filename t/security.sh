@@ -255,7 +255,7 @@ check "the settings table grants nothing to PUBLIC" \
     "$(q $DB "SELECT count(*) FROM pg_class c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a WHERE c.oid = 'logout_everywhere.settings'::regclass AND a.grantee = 0")" 0
 check "the extension is not trusted and needs a superuser" \
     "$(q $DB "SELECT trusted::text || ',' || superuser::text FROM pg_available_extension_versions WHERE name = 'logout_everywhere'")" "false,true"
-if grep -B5 -E '^trusted *= *false' "$ROOT/logout_everywhere.control" | grep -q '^#'; then
+if grep -B5 -E '^trusted *= *false' "$ROOT/logout_everywhere.control" | grep '^#' >/dev/null; then
     ok "the control file says why trusted = false"
 else
     bad "the control file sets trusted = false without a comment saying why"

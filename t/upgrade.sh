@@ -30,7 +30,7 @@ default=$(val postgres -c "SELECT default_version FROM pg_available_extensions W
 [ -n "$default" ] || fail "$ext is not installed"
 mapfile -t versions < <(val postgres -c "SELECT version FROM pg_available_extension_versions WHERE name = '$ext' ORDER BY string_to_array(version, '.')::int[]")
 echo "# default version $default; installed versions: ${versions[*]}"
-printf '%s\n' "${versions[@]}" | grep -qx '1.0' || fail "version 1.0 is no longer installable (keep sql/$ext--1.0.sql)"
+printf '%s\n' "${versions[@]}" | grep -x '1.0' >/dev/null || fail "version 1.0 is no longer installable (keep sql/$ext--1.0.sql)"
 
 # Everything about the extension's own objects that an upgrade script could
 # get wrong, one line per object, in a stable order.
