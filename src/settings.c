@@ -401,6 +401,22 @@ QualifiedUserTable(UserTableSettings *settings)
 }
 
 /*
+ * Keep a plan just built for a settings entry. Building it opens relations,
+ * which can deliver an invalidation that resets the cache: the entry the
+ * caller holds is then retired, and so must the plan be, or nothing would
+ * ever free it (it stays usable until the end of the transaction).
+ */
+static SPIPlanPtr
+KeepSettingsPlan(UserTableSettings *settings, SPIPlanPtr plan)
+{
+	for (int i = 0; i < settings_count; i++)
+		if (&settings_entries[i] == settings)
+			return plan;
+	RetirePlan(plan);
+	return plan;
+}
+
+/*
  * The plan that checks that a user exists: $1 is an id of the id column's
  * type. Must be called inside an SPI connection.
  */
@@ -410,10 +426,11 @@ UserExistsPlan(UserTableSettings *settings)
 	PrepareUserInfo(settings);
 	if (settings->user_exists_plan == NULL)
 		settings->user_exists_plan =
-			KeepPlan(psprintf("SELECT 1 FROM %s WHERE %s LIMIT 1",
-							  QualifiedUserTable(settings),
-							  UserIdCondition(settings, 1)),
-					 1, &settings->id_type);
+			KeepSettingsPlan(settings,
+							 KeepPlan(psprintf("SELECT 1 FROM %s WHERE %s LIMIT 1",
+											   QualifiedUserTable(settings),
+											   UserIdCondition(settings, 1)),
+									  1, &settings->id_type));
 	return settings->user_exists_plan;
 }
 
@@ -434,11 +451,12 @@ LogOutPlan(UserTableSettings *settings)
 		settings->id_type};
 
 		settings->log_out_plan =
-			KeepPlan(psprintf("%s AND EXISTS (SELECT FROM %s WHERE %s)",
-							  RevokeStatement(GetTokenTable(settings->token_table)),
-							  QualifiedUserTable(settings),
-							  UserIdCondition(settings, 5)),
-					 5, types);
+			KeepSettingsPlan(settings,
+							 KeepPlan(psprintf("%s AND EXISTS (SELECT FROM %s WHERE %s)",
+											   RevokeStatement(GetTokenTable(settings->token_table)),
+											   QualifiedUserTable(settings),
+											   UserIdCondition(settings, 5)),
+									  5, types));
 	}
 	return settings->log_out_plan;
 }
