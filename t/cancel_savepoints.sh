@@ -175,7 +175,7 @@ check "state after it" "$(result savepoints again)" "1,8,9,10 pw=1,8,9"
 
 say "--- errors raised by other triggers"
 run_session errors <<'SQL'
--- a) a row trigger that sorts after the extension's fails on the 2nd row
+-- a) an AFTER row trigger (it fires before the extension's statement trigger) fails on the 2nd row
 CREATE TRIGGER zz_fail_row AFTER UPDATE ON users FOR EACH ROW WHEN (NEW.id = 25) EXECUTE FUNCTION fail();
 UPDATE users SET hashed_password = 'e' WHERE id IN (24, 25, 26);
 SELECT 'a=' || state();

@@ -2,7 +2,7 @@
 # Issue 5.3: a backend gets SIGKILL in the middle of a bulk password change.
 # The backend is parked (on an advisory lock that this script holds) by a
 # test trigger at a chosen point, then killed with SIGKILL:
-#   a) while the UPDATE of the user table is half done (row triggers queued),
+#   a) while the UPDATE of the user table is half done (rows captured for the password trigger),
 #   b) in the middle of the revocation UPDATE of the token table, after half
 #      of the tokens have been rewritten as 'revocation' in the heap.
 # Each time: nothing is revoked, no password changed, the server goes through
