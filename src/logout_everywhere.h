@@ -8,6 +8,7 @@
  *    token_table.c       shape of a token table and its cached SPI plans
  *    concurrency.c       the lock handshake between token writes and log-outs
  *    revocation.c        log_out_everywhere, revoke_subject, subject_for
+ *    user_lookup.c       does a user exist: an index probe where SQL agrees
  *    checks.c            token_valid, is_revoked, expunge_expired
  *    postgrest.c         require_valid_jwt (PostgREST db-pre-request hook)
  *    password_trigger.c  the trigger that logs out on a password change
@@ -56,7 +57,8 @@ typedef struct UserTableSettings
 	Oid			id_type;
 	Oid			id_output_function;
 	SPIPlanPtr	user_exists_plan;
-	SPIPlanPtr	log_out_plan;	/* the revocation, if the user exists */
+	bool		id_index_ready;
+	Oid			id_index;		/* UserExists probes it; InvalidOid: none fits */
 	bool		password_info_ready;
 	AttrNumber	password_attnum;
 	Oid			password_type;
@@ -103,7 +105,6 @@ extern Oid	ResolveTokenTable(Oid token_table_or_invalid);
 extern int	CountSettingsUsingTokenTable(Oid token_table);
 extern void PrepareUserInfo(UserTableSettings *settings);
 extern SPIPlanPtr UserExistsPlan(UserTableSettings *settings);
-extern SPIPlanPtr LogOutPlan(UserTableSettings *settings);
 extern void PreparePasswordInfo(UserTableSettings *settings);
 extern void ResetSettingsCache(void);
 extern void SettingsTransactionEnd(bool abort, bool top_level);
@@ -129,8 +130,11 @@ extern void ResetConcurrencyState(void);
 /* revocation.c */
 extern uint64 RevokeSubjects(UserTableSettings *settings, Datum *subjects, int count,
 							 ArrayType *include_purposes, ArrayType *exclude_purposes,
-							 text *except_jti, Datum *user_id);
+							 text *except_jti);
 extern text *SubjectForIdText(UserTableSettings *settings, const char *id_text);
+
+/* user_lookup.c */
+extern bool UserExists(UserTableSettings *settings, Datum id);
 
 /* checks.c */
 extern bool TokenIsValid(Oid token_table, text *jti, text *purpose);

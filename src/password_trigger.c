@@ -187,7 +187,7 @@ password_trigger(PG_FUNCTION_ARGS)
 		except_jti = cstring_to_text(current_jti_setting);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	RevokeSubjects(settings, subjects, count, NULL, NULL, except_jti, NULL);
+	RevokeSubjects(settings, subjects, count, NULL, NULL, except_jti);
 	SPI_finish();
 	return PointerGetDatum(NULL);
 }

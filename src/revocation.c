@@ -79,19 +79,18 @@ UserIdArgument(FunctionCallInfo fcinfo, int argno, UserTableSettings *settings,
 
 /*
  * Revoke the live tokens of these subjects in the settings' token table;
- * NULL purposes mean the configured ones. With user_id, revoke only if
- * that user exists (log_out_everywhere). Returns how many were revoked.
+ * NULL purposes mean the configured ones. Returns how many were revoked.
  * Must be called inside an SPI connection.
  */
 uint64
 RevokeSubjects(UserTableSettings *settings, Datum *subjects, int count,
 			   ArrayType *include_purposes, ArrayType *exclude_purposes,
-			   text *except_jti, Datum *user_id)
+			   text *except_jti)
 {
 	TokenTable *table = GetTokenTable(settings->token_table);
 	SPIPlanPtr	plan;
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	Snapshot	snapshot = InvalidSnapshot;
 	Snapshot	crosscheck = InvalidSnapshot;
 	int			rc;
@@ -103,7 +102,7 @@ RevokeSubjects(UserTableSettings *settings, Datum *subjects, int count,
 
 	LockSubjectsForRevocation(table->relid, subjects, count);
 
-	plan = user_id ? LogOutPlan(settings) : RevokePlan(table);
+	plan = RevokePlan(table);
 	values[0] = PointerGetDatum(construct_array(subjects, count, TEXTOID,
 												-1, false, TYPALIGN_INT));
 	values[1] = PointerGetDatum(include_purposes);
@@ -115,8 +114,6 @@ RevokeSubjects(UserTableSettings *settings, Datum *subjects, int count,
 		nulls[2] = 'n';
 	if (except_jti == NULL)
 		nulls[3] = 'n';
-	if (user_id)
-		values[4] = *user_id;
 
 	/*
 	 * Under READ COMMITTED the UPDATE takes a fresh snapshot after the locks
@@ -185,22 +182,15 @@ log_out_everywhere(PG_FUNCTION_ARGS)
 	subject = PointerGetDatum(SubjectForIdText(settings, id_text));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	if (!UserExists(settings, id))
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("no row of \"%s\" has %s = %s",
+						get_rel_name(settings->user_table),
+						quote_identifier(settings->id_column), id_text),
+				 errdetail("No token was revoked.")));
 	revoked = RevokeSubjects(settings, &subject, 1, include_purposes,
-							 exclude_purposes, except_jti, &id);
-
-	/* Nothing revoked: no live token, or no such user (then an error). */
-	if (revoked == 0)
-	{
-		if (SPI_execute_plan(UserExistsPlan(settings), &id, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "looking up the user failed");
-		if (SPI_processed == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_NO_DATA_FOUND),
-					 errmsg("no row of \"%s\" has %s = %s",
-							get_rel_name(settings->user_table),
-							quote_identifier(settings->id_column), id_text),
-					 errdetail("No token was revoked.")));
-	}
+							 exclude_purposes, except_jti);
 	SPI_finish();
 	PG_RETURN_INT64((int64) revoked);
 }
@@ -230,7 +220,7 @@ revoke_subject(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	revoked = RevokeSubjects(settings, &subject, 1, include_purposes,
-							 exclude_purposes, except_jti, NULL);
+							 exclude_purposes, except_jti);
 	SPI_finish();
 	PG_RETURN_INT64((int64) revoked);
 }

@@ -98,7 +98,6 @@ ResetSettingsCache(void)
 		for (int i = 0; i < settings_count; i++)
 		{
 			RetirePlan(settings_entries[i].user_exists_plan);
-			RetirePlan(settings_entries[i].log_out_plan);
 		}
 		RetireContext(settings_context);
 	}
@@ -432,33 +431,6 @@ UserExistsPlan(UserTableSettings *settings)
 											   UserIdCondition(settings, 1)),
 									  1, &settings->id_type));
 	return settings->user_exists_plan;
-}
-
-/*
- * log_out_everywhere's revocation: the token table's revocation ($1-$4,
- * see RevokeStatement) that only runs if the user $5 exists. Checking in
- * the same statement saves a second executor run on the request path; the
- * EXISTS is a one-time filter, evaluated before any token is read. Must be
- * called inside an SPI connection.
- */
-SPIPlanPtr
-LogOutPlan(UserTableSettings *settings)
-{
-	PrepareUserInfo(settings);
-	if (settings->log_out_plan == NULL)
-	{
-		Oid			types[5] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID,
-		settings->id_type};
-
-		settings->log_out_plan =
-			KeepSettingsPlan(settings,
-							 KeepPlan(psprintf("%s AND EXISTS (SELECT FROM %s WHERE %s)",
-											   RevokeStatement(GetTokenTable(settings->token_table)),
-											   QualifiedUserTable(settings),
-											   UserIdCondition(settings, 5)),
-									  5, types));
-	}
-	return settings->log_out_plan;
 }
 
 /*
