@@ -46,19 +46,20 @@ TableAnswersAsSQLWould(Relation table, UserTableSettings *settings)
 
 	if (table->rd_rel->relkind != RELKIND_RELATION || table->rd_rel->relhassubclass)
 		return false;
-	if (table->rd_rel->relrowsecurity &&
-		check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
-		return false;
-	if (pg_class_aclcheck(relid, role, ACL_SELECT) != ACLCHECK_OK &&
-		pg_attribute_aclcheck(relid, settings->id_attnum, role, ACL_SELECT) != ACLCHECK_OK)
-		return false;
 
 	/* The id column is still the one the settings describe. */
 	if (settings->id_attnum < 1 || settings->id_attnum > RelationGetNumberOfAttributes(table))
 		return false;
 	id_attribute = TupleDescAttr(RelationGetDescr(table), settings->id_attnum - 1);
-	return !id_attribute->attisdropped && id_attribute->atttypid == settings->id_type &&
-		strcmp(NameStr(id_attribute->attname), settings->id_column) == 0;
+	if (id_attribute->attisdropped || id_attribute->atttypid != settings->id_type ||
+		strcmp(NameStr(id_attribute->attname), settings->id_column) != 0)
+		return false;
+
+	if (table->rd_rel->relrowsecurity &&
+		check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		return false;
+	return pg_class_aclcheck(relid, role, ACL_SELECT) == ACLCHECK_OK ||
+		pg_attribute_aclcheck(relid, settings->id_attnum, role, ACL_SELECT) == ACLCHECK_OK;
 }
 
 /*
