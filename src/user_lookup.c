@@ -149,6 +149,8 @@ UserExists(UserTableSettings *settings, Datum id)
 	Relation	table;
 	Relation	index = NULL;
 	Oid			equality;
+	bool		probed = false;
+	bool		found = false;
 
 	PrepareUserInfo(settings);
 	table = try_relation_open(settings->user_table, AccessShareLock);
@@ -163,17 +165,16 @@ UserExists(UserTableSettings *settings, Datum id)
 			index = try_relation_open(settings->id_index, AccessShareLock);
 		if (index != NULL && IndexAnswersAsSQLWould(index, table, settings, &equality))
 		{
-			bool		found = IndexHasId(table, index, equality, id);
-
-			relation_close(index, NoLock);
-			relation_close(table, NoLock);
-			return found;
+			found = IndexHasId(table, index, equality, id);
+			probed = true;
 		}
 	}
 	if (index != NULL)
 		relation_close(index, NoLock);
 	if (table != NULL)
 		relation_close(table, NoLock);
+	if (probed)
+		return found;
 
 	if (SPI_execute_plan(UserExistsPlan(settings), &id, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "looking up the user failed");
