@@ -156,7 +156,7 @@ COMMENT ON FUNCTION @extschema@.enable(pg_catalog.regclass, pg_catalog.regclass,
 COMMENT ON FUNCTION @extschema@.disable(pg_catalog.regclass) IS
   'Remove the settings, action and triggers that enable() made for this user table; keeps the index and touches no token. Caller must own the user table.';
 COMMENT ON FUNCTION @extschema@.log_out_everywhere("any", pg_catalog.text[], pg_catalog.text[], pg_catalog.text, pg_catalog.regclass) IS
-  'Revoke every live token of one user (purpose becomes ''revocation''), except purposes excluded, purposes not included and except_jti; NULL purposes mean the configured ones. Returns how many tokens it revoked.';
+  'Revoke every live token of one user (purpose becomes ''revocation''), except purposes excluded, purposes not included and except_jti; NULL purposes mean the configured ones. Returns how many tokens it revoked. Raises P0002 and revokes nothing when no row of the user table that the caller can see has that id.';
 COMMENT ON FUNCTION @extschema@.revoke_subject(pg_catalog.text, pg_catalog.text[], pg_catalog.text[], pg_catalog.text, pg_catalog.regclass) IS
   'Like log_out_everywhere, for a token subject given as is (a deleted user, a non-standard subject). Returns how many tokens it revoked.';
 COMMENT ON FUNCTION @extschema@.subject_for("any", pg_catalog.regclass) IS
