@@ -8,6 +8,8 @@
 -- tokens_ash     a copy of tokens as AshPostgres ships it: no index on subject
 -- tokens_noguard a copy of tokens with the same indexes and no trigger (the
 --                "without the token guard" side of the insert comparison)
+-- tokens_plpgsql a copy of tokens for the PL/pgSQL baseline, which puts its
+--                own token guard on it (the extension's is on tokens only)
 --
 -- Deterministic, so that pgbench scripts can name rows without a lookup:
 --   user i (1..N)   id  = md5('u' || i)::uuid, subject 'user?id=' || id
@@ -89,6 +91,10 @@ INSERT INTO tokens_noguard SELECT * FROM tokens;
 ALTER TABLE tokens_noguard ADD CONSTRAINT tokens_noguard_pkey PRIMARY KEY (jti);
 CREATE INDEX tokens_noguard_subject_idx ON tokens_noguard (subject);
 
+CREATE TABLE tokens_plpgsql (LIKE tokens INCLUDING DEFAULTS);
+INSERT INTO tokens_plpgsql SELECT * FROM tokens;
+ALTER TABLE tokens_plpgsql ADD CONSTRAINT tokens_plpgsql_pkey PRIMARY KEY (jti);
+
 -- The extension, with the password trigger; tokens are loaded first, so the
 -- token guard does not run during the load. enable() creates the index on
 -- tokens(subject).
@@ -96,10 +102,11 @@ CREATE EXTENSION logout_everywhere;
 SELECT logout_everywhere.enable('public.users'::regclass, 'public.tokens'::regclass,
                                 apply_on_password_change => true);
 
--- Peer 2: the PL/pgSQL baseline, on the same token table and index.
+-- Peer 2: the PL/pgSQL baseline, on its copy of the token table; its
+-- enable() creates the index on subject and its token guard there.
 \ir plpgsql_baseline.sql
-SELECT plpgsql_baseline.enable('public.users_plpgsql'::regclass, 'public.tokens'::regclass,
+SELECT plpgsql_baseline.enable('public.users_plpgsql'::regclass, 'public.tokens_plpgsql'::regclass,
                                apply_on_password_change => true);
 
-VACUUM (ANALYZE) users, users_plain, users_plpgsql, tokens, tokens_ash, tokens_noguard;
+VACUUM (ANALYZE) users, users_plain, users_plpgsql, tokens, tokens_ash, tokens_noguard, tokens_plpgsql;
 CHECKPOINT;
