@@ -25,8 +25,9 @@
 -- Where it is simpler than the extension (each one in its favour, so the
 -- comparison is conservative): no escalation to a table lock for bulk
 -- changes, no generated per-table action, user_id is anyelement (a bare
--- quoted literal needs a cast), only light validation in enable(), and the
--- token trigger has a WHEN clause, so a revoking UPDATE never calls it.
+-- quoted literal needs a cast), only light validation in enable(), which
+-- also wants the token table named (no "tokens" on the caller's path), and
+-- the token trigger has a WHEN clause, so a revoking UPDATE never calls it.
 --
 -- Load it with psql into a database that has the user and token tables:
 --   psql -f bench/plpgsql_baseline.sql
