@@ -179,6 +179,28 @@ SELECT * FROM state;
 ALTER TABLE tokens DISABLE ROW LEVEL SECURITY;
 
 --
+-- A role that may UPDATE only the columns a revocation changes (purpose,
+-- updated_at) logs out and changes passwords all the same. For a role that
+-- may update subject, the revoking UPDATE also writes subject, unchanged
+-- (see the README's Performance section); this session's plans were made
+-- for the superuser, who may.
+--
+SELECT logout_everywhere.revoke_subject('user?id=nobody');
+REVOKE UPDATE ON tokens FROM regress_le_priv_app;
+GRANT UPDATE (purpose, updated_at) ON tokens TO regress_le_priv_app;
+CALL seed();
+SET ROLE regress_le_priv_app;
+SELECT logout_everywhere.log_out_everywhere('11111111-1111-1111-1111-111111111111'::uuid, except_jti => 'a-2');
+SELECT logout_everywhere.revoke_subject('user?id=11111111-1111-1111-1111-111111111111');
+UPDATE users SET hashed_password = 'changed by a column grantee' WHERE email = 'bob@example.com';
+-- the role may not write subject itself
+UPDATE tokens SET subject = subject WHERE jti = 'b-1';
+RESET ROLE;
+SELECT * FROM state;
+REVOKE UPDATE (purpose, updated_at) ON tokens FROM regress_le_priv_app;
+GRANT UPDATE ON tokens TO regress_le_priv_app;
+
+--
 -- enable and disable require owning the user table (42501), even with EXECUTE;
 -- nothing changes. An owner of its own tables may. (It needs EXECUTE on the
 -- trigger functions too: CREATE TRIGGER checks it.)

@@ -206,6 +206,41 @@ SELECT logout_everywhere.enable('staff', 'staff_tokens', subject_name => 'staff'
 SELECT logout_everywhere.log_out_everywhere(7, user_table => 'staff');
 SELECT jti, purpose, expires_at > now() AT TIME ZONE 'utc' AS live FROM staff_tokens ORDER BY jti;
 
+--
+-- The revoking UPDATE also writes subject, unchanged (see the README's
+-- Performance section), except where a trigger could tell. Triggers are
+-- created after this session's log-outs, so the cached plans must notice.
+--
+CREATE TABLE fired (trigger_name text, jti text);
+CREATE FUNCTION note_firing() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO fired VALUES (TG_NAME, NEW.jti);
+  RETURN NEW;
+END $$;
+CREATE TRIGGER on_purpose AFTER UPDATE OF purpose ON tokens
+  FOR EACH ROW EXECUTE FUNCTION note_firing();
+CREATE TRIGGER on_subject AFTER UPDATE OF subject ON tokens
+  FOR EACH ROW EXECUTE FUNCTION note_firing();
+CALL token('t-1', 'user?id=trigger-test', 'user', '7 days');
+CALL token('t-2', 'user?id=trigger-test', 'remember_me', '7 days');
+-- UPDATE OF purpose fires, UPDATE OF subject does not
+SELECT logout_everywhere.revoke_subject('user?id=trigger-test', user_table => 'users');
+SELECT * FROM fired ORDER BY trigger_name, jti;
+-- a child table's trigger UPDATE OF subject does not fire either
+DROP TRIGGER on_subject ON tokens;
+DELETE FROM fired;
+CREATE TABLE old_tokens () INHERITS (tokens);
+CREATE TRIGGER on_subject_of_child AFTER UPDATE OF subject ON old_tokens
+  FOR EACH ROW EXECUTE FUNCTION note_firing();
+INSERT INTO old_tokens (jti, subject, expires_at, purpose)
+  VALUES ('t-3', 'user?id=trigger-test', (now() AT TIME ZONE 'utc') + interval '1 day', 'user');
+CALL token('t-4', 'user?id=trigger-test', 'user', '7 days');
+SELECT logout_everywhere.revoke_subject('user?id=trigger-test', user_table => 'users');
+SELECT * FROM fired ORDER BY trigger_name, jti;
+SELECT jti, purpose FROM tokens WHERE subject = 'user?id=trigger-test' ORDER BY jti;
+DROP TABLE old_tokens;
+DROP TRIGGER on_purpose ON tokens;
+
 -- Nothing outside the token tables was written: the users are as they were.
 SELECT id, email, hashed_password FROM users ORDER BY id;
 

@@ -73,7 +73,10 @@ typedef struct TokenTable
 	char	   *qualified_name; /* quoted schema.table */
 	Oid			expires_type;	/* TIMESTAMPOID or TIMESTAMPTZOID */
 	Oid			updated_type;	/* likewise, or InvalidOid: no updated_at */
-	SPIPlanPtr	revoke_plan;
+	AttrNumber	subject_attnum;
+	bool		subject_restatable; /* see RevokeStatement */
+	SPIPlanPtr	revoke_plan;	/* the UPDATE restating subject */
+	SPIPlanPtr	revoke_plain_plan;	/* the UPDATE of purpose and updated_at only */
 	SPIPlanPtr	valid_plan;
 	SPIPlanPtr	revoked_plan;
 	SPIPlanPtr	expunge_plan;
@@ -115,7 +118,7 @@ extern void SwitchToSettingsOwner(Oid *saved_userid, int *saved_sec_context);
 extern TokenTable *GetTokenTable(Oid relid);
 extern SPIPlanPtr KeepPlan(const char *query, int nargs, Oid *argtypes);
 extern void ValidateTokenTable(Relation rel);
-extern char *RevokeStatement(TokenTable *table);
+extern char *RevokeStatement(TokenTable *table, bool restate_subject);
 extern SPIPlanPtr RevokePlan(TokenTable *table);
 extern SPIPlanPtr ValidPlan(TokenTable *table);
 extern SPIPlanPtr RevokedPlan(TokenTable *table);

@@ -13,7 +13,9 @@
 #include "access/relation.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -108,6 +110,21 @@ NowExpression(Oid type)
 	return "pg_catalog.now()";
 }
 
+/* Does a trigger of the table fire only on UPDATE OF a list with this column? */
+static bool
+TriggerListsColumn(Relation rel, AttrNumber attnum)
+{
+	TriggerDesc *triggers = rel->trigdesc;
+
+	if (triggers == NULL)
+		return false;
+	for (int i = 0; i < triggers->numtriggers; i++)
+		for (int j = 0; j < triggers->triggers[i].tgnattr; j++)
+			if (triggers->triggers[i].tgattr[j] == attnum)
+				return true;
+	return false;
+}
+
 /* Read the table's shape into a (re)used cache entry. */
 static void
 DescribeTokenTable(TokenTable *table)
@@ -133,6 +150,17 @@ DescribeTokenTable(TokenTable *table)
 	MemoryContextSwitchTo(old);
 	table->expires_type = RequireTimestampColumn(rel, "expires_at", false);
 	table->updated_type = RequireTimestampColumn(rel, "updated_at", true);
+
+	/*
+	 * Where writing subject in the revoking UPDATE can make a difference that
+	 * anyone sees, it is not written (RevokeStatement): a trigger UPDATE OF
+	 * subject would fire, and the UPDATE of a partitioned table or of one with
+	 * children reaches tables whose triggers are not looked at here.
+	 */
+	table->subject_attnum = get_attnum(table->relid, "subject");
+	table->subject_restatable = rel->rd_rel->relkind == RELKIND_RELATION &&
+		!rel->rd_rel->relhassubclass &&
+		!TriggerListsColumn(rel, table->subject_attnum);
 	relation_close(rel, AccessShareLock);
 	table->valid = true;
 }
@@ -142,10 +170,11 @@ static void
 ForgetPlans(TokenTable *table)
 {
 	RetirePlan(table->revoke_plan);
+	RetirePlan(table->revoke_plain_plan);
 	RetirePlan(table->valid_plan);
 	RetirePlan(table->revoked_plan);
 	RetirePlan(table->expunge_plan);
-	table->revoke_plan = table->valid_plan = NULL;
+	table->revoke_plan = table->revoke_plain_plan = table->valid_plan = NULL;
 	table->revoked_plan = table->expunge_plan = NULL;
 }
 
@@ -218,15 +247,27 @@ KeepPlan(const char *query, int nargs, Oid *argtypes)
  * The revocation: $1 subjects (text[]), $2 include (text[], NULL: all),
  * $3 exclude (text[], NULL: none), $4 the jti to spare (NULL: none).
  * One set-based UPDATE for one user or ten thousand.
+ *
+ * With restate_subject, the SET list also has "subject = subject". The new
+ * row is the same and HOT applies as before (heap_update compares values),
+ * but the executor no longer hints to the subject index that its new entry
+ * is an unchanged version of an old one (it reads the hint off the SET
+ * list). On that hint, btree tries a bottom-up deletion pass before it
+ * splits a full leaf page. A leaf of the subject index is all duplicates,
+ * their rows spread over many heap pages, and the old versions the pass
+ * would remove are the revocation's own, still live: the pass visits those
+ * pages and fails. Without it a bulk revocation on a packed table is 1.6x
+ * faster (README, Performance). Deduplication and the removal of entries
+ * known dead still run.
  */
 char *
-RevokeStatement(TokenTable *table)
+RevokeStatement(TokenTable *table, bool restate_subject)
 {
 	char	   *set_updated_at = "";
 
 	if (OidIsValid(table->updated_type))
 		set_updated_at = psprintf(", updated_at = %s", NowExpression(table->updated_type));
-	return psprintf("UPDATE %s SET purpose = '" REVOCATION_PURPOSE "'%s"
+	return psprintf("UPDATE %s SET purpose = '" REVOCATION_PURPOSE "'%s%s"
 					" WHERE subject OPERATOR(pg_catalog.=) ANY ($1)"
 					" AND expires_at OPERATOR(pg_catalog.>) %s"
 					" AND purpose OPERATOR(pg_catalog.<>) '" REVOCATION_PURPOSE "'"
@@ -234,19 +275,29 @@ RevokeStatement(TokenTable *table)
 					" AND ($3 IS NULL OR NOT (purpose OPERATOR(pg_catalog.=) ANY ($3)))"
 					" AND ($4 IS NULL OR jti OPERATOR(pg_catalog.<>) $4)",
 					table->qualified_name, set_updated_at,
+					restate_subject ? ", subject = subject" : "",
 					NowExpression(table->expires_type));
 }
 
+/*
+ * The revoking UPDATE for this caller: restating subject where that changes
+ * nothing anyone sees and the caller may update subject (a role granted
+ * UPDATE on purpose and updated_at only gets the plain statement).
+ */
 SPIPlanPtr
 RevokePlan(TokenTable *table)
 {
-	if (table->revoke_plan == NULL)
-	{
-		Oid			types[4] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID};
+	Oid			types[4] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID};
+	Oid			role = GetUserId();
+	bool		restate = table->subject_restatable &&
+		(pg_class_aclcheck(table->relid, role, ACL_UPDATE) == ACLCHECK_OK ||
+		 pg_attribute_aclcheck(table->relid, table->subject_attnum, role,
+							   ACL_UPDATE) == ACLCHECK_OK);
+	SPIPlanPtr *plan = restate ? &table->revoke_plan : &table->revoke_plain_plan;
 
-		table->revoke_plan = KeepPlan(RevokeStatement(table), 4, types);
-	}
-	return table->revoke_plan;
+	if (*plan == NULL)
+		*plan = KeepPlan(RevokeStatement(table, restate), 4, types);
+	return *plan;
 }
 
 /* token_valid: $1 jti, $2 purpose. */
