@@ -241,6 +241,46 @@ SELECT jti, purpose FROM tokens WHERE subject = 'user?id=trigger-test' ORDER BY 
 DROP TABLE old_tokens;
 DROP TRIGGER on_purpose ON tokens;
 
+--
+-- A partitioned token table (by expiry, the primary key then includes
+-- expires_at): log-out, the password trigger and the checks work across
+-- partitions, and a partition's trigger UPDATE OF subject does not fire.
+--
+CREATE TABLE partners (id integer PRIMARY KEY, hashed_password text);
+INSERT INTO partners VALUES (1, 'p1'), (2, 'p2');
+CREATE TABLE partner_tokens (
+  jti        text NOT NULL,
+  subject    text NOT NULL,
+  expires_at timestamp(0) NOT NULL,
+  purpose    text NOT NULL,
+  updated_at timestamp NOT NULL DEFAULT '2000-01-01',
+  PRIMARY KEY (jti, expires_at)) PARTITION BY RANGE (expires_at);
+CREATE TABLE partner_tokens_past PARTITION OF partner_tokens
+  FOR VALUES FROM (MINVALUE) TO ('2000-01-01');
+CREATE TABLE partner_tokens_future PARTITION OF partner_tokens
+  FOR VALUES FROM ('2000-01-01') TO (MAXVALUE);
+SET client_min_messages = warning;
+SELECT logout_everywhere.enable('partners', 'partner_tokens', subject_name => 'partner',
+                                apply_on_password_change => true);
+RESET client_min_messages;
+DELETE FROM fired;
+CREATE TRIGGER on_subject_of_partition AFTER UPDATE OF subject ON partner_tokens_future
+  FOR EACH ROW EXECUTE FUNCTION note_firing();
+INSERT INTO partner_tokens (jti, subject, expires_at, purpose) VALUES
+  ('p1-live', 'partner?id=1', (now() AT TIME ZONE 'utc') + interval '1 day', 'user'),
+  ('p1-old',  'partner?id=1', '1999-12-31', 'user'),
+  ('p2-live', 'partner?id=2', (now() AT TIME ZONE 'utc') + interval '1 day', 'remember_me');
+SELECT logout_everywhere.token_valid('p1-live', token_table => 'partner_tokens') AS valid,
+       logout_everywhere.is_revoked('p1-live', token_table => 'partner_tokens') AS revoked;
+SELECT logout_everywhere.log_out_everywhere(1, user_table => 'partners');
+UPDATE partners SET hashed_password = 'changed' WHERE id = 2;
+SELECT logout_everywhere.token_valid('p1-live', token_table => 'partner_tokens') AS valid,
+       logout_everywhere.is_revoked('p1-live', token_table => 'partner_tokens') AS revoked;
+SELECT tableoid::regclass AS part, jti, purpose, updated_at <> '2000-01-01' AS updated
+  FROM partner_tokens ORDER BY jti;
+SELECT * FROM fired ORDER BY trigger_name, jti;
+SELECT logout_everywhere.disable('partners');
+
 -- Nothing outside the token tables was written: the users are as they were.
 SELECT id, email, hashed_password FROM users ORDER BY id;
 
