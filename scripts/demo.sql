@@ -54,7 +54,8 @@ SELECT user_table, token_table, include_purposes, exclude_purposes,
 \echo
 \echo 'sign_in() does what AshAuthentication does when it issues a JWT: an upsert'
 \echo 'into tokens, jti = 24 characters of base32hex (Joken), subject user?id=<id>,'
-\echo 'valid 7 days. extra_data records the device.'
+\echo 'valid 7 days. extra_data records the device. Each jti is kept in a psql'
+\echo 'variable for the later steps, and printed under its sign-in.'
 \echo
 \set ECHO queries
 
@@ -95,12 +96,19 @@ SELECT u.email                          AS who,
  ORDER BY who, t.created_at, device;
 
 SELECT sign_in('alice@example.com', 'laptop')                 AS alice_laptop \gset
+\echo '    -> alice_laptop   =' :alice_laptop
 SELECT sign_in('alice@example.com', 'laptop', 'remember_me', '30 days') AS alice_remember \gset
+\echo '    -> alice_remember =' :alice_remember
 SELECT sign_in('alice@example.com', 'phone')                  AS alice_phone \gset
+\echo '    -> alice_phone    =' :alice_phone
 SELECT sign_in('alice@example.com', 'tablet')                 AS alice_tablet \gset
+\echo '    -> alice_tablet   =' :alice_tablet
 SELECT sign_in('alice@example.com', 'old phone', 'user', '-2 days') AS alice_expired \gset
+\echo '    -> alice_expired  =' :alice_expired
 SELECT sign_in('bob@example.com',   'laptop')                 AS bob_laptop \gset
+\echo '    -> bob_laptop     =' :bob_laptop
 SELECT sign_in('bob@example.com',   'phone')                  AS bob_phone \gset
+\echo '    -> bob_phone      =' :bob_phone
 
 TABLE token_overview;
 
@@ -114,6 +122,8 @@ TABLE token_overview;
 \echo 'request, so the laptop session survives; every other live token of Alice'
 \echo 'is revoked in the same transaction (purpose becomes revocation).'
 \echo 'Her expired token is left alone, and Bob is not touched.'
+\echo 'From an application, with the jti as a bound value, the SET LOCAL below is:'
+\echo '  SELECT set_config(''logout_everywhere.current_jti'', $1, true);'
 \echo
 \set ECHO queries
 
@@ -150,6 +160,7 @@ SELECT count(*) FILTER (WHERE purpose <> 'revocation') AS bob_live_tokens
 \set ECHO queries
 
 SELECT sign_in('alice@example.com', 'phone') AS alice_phone2 \gset
+\echo '    -> alice_phone2   =' :alice_phone2
 
 SELECT logout_everywhere.log_out_everywhere(id) AS revoked
   FROM users WHERE email = 'alice@example.com';
@@ -190,14 +201,20 @@ TABLE token_overview;
 \echo '################################################################'
 \echo
 \echo 'require_token_presence_for_authentication?: a token is accepted only if its'
-\echo 'row exists with its purpose and has not expired.'
+\echo 'row exists with its purpose and has not expired. The tokens that the devices'
+\echo 'still send:'
 \echo
 \set ECHO queries
 
-SELECT logout_everywhere.token_valid(:'alice_phone')  AS "old phone valid?",
-       logout_everywhere.is_revoked(:'alice_phone')   AS "old phone revoked?",
-       logout_everywhere.token_valid(:'alice_phone2') AS "new phone valid?",
-       logout_everywhere.token_valid(:'bob_laptop')   AS "bob laptop valid?";
+SELECT t.token,
+       logout_everywhere.token_valid(t.jti) AS "accepted?",
+       logout_everywhere.is_revoked(t.jti)  AS "revoked?"
+  FROM (VALUES
+    ('alice, phone, 1st sign-in (revoked by the password change)', :'alice_phone'),
+    ('alice, phone, 2nd sign-in (revoked by the DBA)',             :'alice_phone2'),
+    ('alice, old phone (expired 2 days ago)',                      :'alice_expired'),
+    ('bob, laptop (revoked by the generated action)',              :'bob_laptop'))
+    AS t(token, jti);
 
 -- Ash's expunger, in SQL: expired rows go (revoked ones stay until they expire).
 SELECT logout_everywhere.expunge_expired() AS expunged;
