@@ -207,9 +207,10 @@ RESET ROLE;
 SELECT user_table FROM logout_everywhere.settings ORDER BY user_table::text;
 
 --
--- 55000: a token table dropped after enable(). Every call that needs it
--- says so and names enable; an UPDATE that changes no password still works;
--- disable() clears it.
+-- A token table dropped after enable(): the user table is no longer enabled
+-- (the event trigger removed its settings, action and password trigger), so
+-- a log-out is 55000 naming enable, password changes work, and disable()
+-- has nothing to remove (55000).
 --
 CREATE TABLE gone_tokens (jti text PRIMARY KEY, subject text NOT NULL,
   expires_at timestamp(0) NOT NULL, purpose text NOT NULL);
@@ -225,7 +226,9 @@ SELECT state, hint LIKE '%enable%' AS hint_names_enable
 SELECT state, hint LIKE '%enable%' AS hint_names_enable
   FROM err($$UPDATE gone_users SET hashed_password = 'h2'$$);
 UPDATE gone_users SET note = 'still writable';
-SELECT logout_everywhere.disable('gone_users');
+SELECT count(*) AS settings_rows FROM logout_everywhere.settings WHERE user_table = 'gone_users'::regclass;
+SELECT count(*) AS password_triggers FROM pg_trigger WHERE tgrelid = 'gone_users'::regclass;
+SELECT state FROM err($$SELECT logout_everywhere.disable('gone_users')$$);
 UPDATE gone_users SET hashed_password = 'h3';
 SELECT * FROM gone_users;
 

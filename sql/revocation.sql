@@ -232,6 +232,11 @@ DELETE FROM fired;
 CREATE TABLE old_tokens () INHERITS (tokens);
 CREATE TRIGGER on_subject_of_child AFTER UPDATE OF subject ON old_tokens
   FOR EACH ROW EXECUTE FUNCTION note_firing();
+-- a child made after enable() has no guard: a log-out refuses until enable() again
+SELECT logout_everywhere.revoke_subject('user?id=trigger-test', user_table => 'users');
+SELECT logout_everywhere.enable('users', 'tokens');
+SELECT tgrelid::regclass, tgname FROM pg_trigger
+ WHERE tgname = 'logout_everywhere_token_guard' ORDER BY tgrelid::regclass::text;
 INSERT INTO old_tokens (jti, subject, expires_at, purpose)
   VALUES ('t-3', 'user?id=trigger-test', (now() AT TIME ZONE 'utc') + interval '1 day', 'user');
 CALL token('t-4', 'user?id=trigger-test', 'user', '7 days');

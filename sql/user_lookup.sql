@@ -1,8 +1,9 @@
 --
--- user_lookup: log_out_everywhere finds its user by probing an index on the
--- id column only where that gives SQL's answer; everywhere else it asks SQL.
--- Each case below has a user the probe would get wrong: found where SQL does
--- not see it, or missing where SQL finds it.
+-- user_lookup: log_out_everywhere finds its user with SQL, run with the
+-- caller's privileges, and builds the subject from the id as stored. Each
+-- case below has a user that a shortcut (an index probe, the id as given)
+-- would get wrong: found where SQL does not see it, missing where SQL finds
+-- it, or named in another form than the row's.
 --
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
@@ -128,8 +129,8 @@ SELECT logout_everywhere.disable('users');
 
 --
 -- Collations. A text id in a case-insensitive collation: 'ALICE' is the
--- user 'alice', as for SQL's "=", so nothing is P0002 (the subject is built
--- from the id as given, so 'ALICE''s tokens are the ones revoked).
+-- user 'alice', as for SQL's "=", so nothing is P0002, and the subject is
+-- built from the id as stored, so 'alice''s tokens are the ones revoked.
 --
 CREATE COLLATION case_insensitive (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
 CREATE TABLE ci_users (id text COLLATE case_insensitive PRIMARY KEY, hashed_password text);
@@ -139,7 +140,18 @@ CALL sign_in('ci?id=alice', 'ci?id=ALICE');
 SELECT logout_everywhere.log_out_everywhere('ALICE'::text);
 SELECT logout_everywhere.log_out_everywhere('bob'::text);
 SELECT * FROM live;
+SELECT logout_everywhere.subject_for('ALICE'::text), logout_everywhere.subject_for('bob'::text);
 SELECT logout_everywhere.disable('ci_users');
+-- A numeric id given with another scale: the row's own text form, 1.50.
+CREATE TABLE num_users (id numeric PRIMARY KEY, hashed_password text);
+INSERT INTO num_users VALUES (1.50, 'h');
+SELECT logout_everywhere.enable('num_users', subject_name => 'num');
+CALL sign_in('num?id=1.5', 'num?id=1.50');
+SELECT logout_everywhere.log_out_everywhere(1.5);
+SELECT logout_everywhere.log_out_everywhere('1.500');
+SELECT * FROM live;
+SELECT logout_everywhere.subject_for(1.5), logout_everywhere.subject_for(2.0);
+SELECT logout_everywhere.disable('num_users');
 -- The other way round: the column compares bytes, its only index ignores
 -- case. SQL's "=" uses the column's collation, so 'ALICE' is no user here.
 CREATE TABLE cs_users (id text COLLATE "C" NOT NULL, hashed_password text);

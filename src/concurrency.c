@@ -6,79 +6,89 @@
  * committed: a login still open while a log-out runs would leave a live
  * token behind. So both sides take locks in the lock manager, with tags of
  * the advisory kind that only this extension uses (field4 below keeps them
- * apart from pg_advisory_lock's):
+ * apart from pg_advisory_lock's). The tags name the database and the
+ * subject, not a table: a token written to a partition or an inheritance
+ * child meets a log-out that updates the parent, whatever table the
+ * trigger fired on.
  *
- *   subject lock (token table, hash of subject)
+ *   subject lock (database, hash of subject)
  *       token write  SHARE      - logins of one user never wait for each other
  *       log-out      EXCLUSIVE  - waits for open logins of that user; a login
  *                                 that comes later waits for the log-out
- *   table lock (token table)
- *       token write  ROW SHARE  - once per transaction
+ *   database lock (database)
+ *       token write  ROW SHARE
  *       log-out      ROW EXCLUSIVE, after its subject locks
- *       escalated token writer (more than MAX_SUBJECT_LOCKS subjects in one
- *                    transaction)  SHARE: stops taking subject locks
- *       escalated log-out (more than MAX_SUBJECT_LOCKS users in one
- *                    statement)    EXCLUSIVE: takes no subject locks
+ *       escalated token writer  SHARE: takes no more subject locks
+ *       escalated log-out       EXCLUSIVE: takes no more subject locks
+ *
+ * A transaction escalates once it would hold more than MAX_SUBJECT_LOCKS
+ * subject locks, counting token writes and log-outs together, so that no
+ * statement shape (a bulk INSERT, SELECT log_out_everywhere(u) FROM users,
+ * a loop of password changes) can exhaust the shared lock table. A token
+ * write whose row a later BEFORE trigger may still change escalates at
+ * once: the guard cannot know the subject that will be stored.
  *
  * The modes are chosen so that what must not wait does not: ROW SHARE,
  * ROW EXCLUSIVE and SHARE leave each other alone except ROW EXCLUSIVE and
- * SHARE (a log-out against a bulk writer), and EXCLUSIVE waits for all.
- * A log-out takes its subject locks in hash order, then the table lock; a
- * writer the table lock, then subject locks; neither order can close a cycle
- * between a log-out and a login. A hash collision between two subjects only
- * makes one wait for the other, never lets a token slip through.
+ * SHARE (a log-out against an escalated writer), and EXCLUSIVE waits for
+ * all. A log-out takes its subject locks in hash order, then the database
+ * lock; a writer the database lock, then its subject lock; neither order
+ * closes a cycle between a log-out and a login. A hash collision between
+ * two subjects only makes one wait for the other.
+ *
+ * A transaction that wrote a token for a user (SHARE) and then logs that
+ * user out (EXCLUSIVE) upgrades its lock; two such transactions would wait
+ * for each other. When the upgrade cannot be granted at once, the SHARE
+ * lock is given back first and the EXCLUSIVE one waited for: the waiting
+ * log-out still revokes its own transaction's tokens, which it can see.
  */
 #include "logout_everywhere.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
+#include "utils/resowner.h"
 #include "utils/builtins.h"
-#include "utils/memutils.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 
 PG_FUNCTION_INFO_V1(token_guard);
 
 /* field4 of our lock tags ("LE" and "LF"); pg_advisory_lock uses 1 and 2. */
 #define SUBJECT_LOCK_FIELD4 0x4C45
-#define TABLE_LOCK_FIELD4 0x4C46
+#define DATABASE_LOCK_FIELD4 0x4C46
 
 /*
- * Per transaction and token table: how many subject locks token writes have
- * taken, and whether they escalated. Lives in TopTransactionContext; the
- * transaction callback forgets it. A subtransaction abort may release locks
- * while this stays: every row still asks the lock manager, which re-grants
- * what was released, so nothing is missed; the count only errs high.
+ * What this transaction holds. Every lock is taken for the whole
+ * transaction (TakeLock), so a subtransaction's abort releases none of them
+ * and these stay true; the transaction callback resets them.
  */
-typedef struct WriterState
-{
-	Oid			token_table;
-	int			subject_locks;
-	bool		escalated;
-} WriterState;
-
-static List *writer_states = NIL;
+static int	subject_locks = 0;
+static bool writer_escalated = false;
+static bool logout_escalated = false;
 
 void
 ResetConcurrencyState(void)
 {
-	writer_states = NIL;
+	subject_locks = 0;
+	writer_escalated = false;
+	logout_escalated = false;
 }
 
 static void
-SetSubjectLockTag(LOCKTAG *tag, Oid token_table, uint32 subject_hash)
+SetSubjectLockTag(LOCKTAG *tag, uint32 subject_hash)
 {
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, token_table, subject_hash,
-						 SUBJECT_LOCK_FIELD4);
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, subject_hash, 0, SUBJECT_LOCK_FIELD4);
 }
 
 static void
-SetTableLockTag(LOCKTAG *tag, Oid token_table)
+SetDatabaseLockTag(LOCKTAG *tag)
 {
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, token_table, 0, TABLE_LOCK_FIELD4);
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, 0, 0, DATABASE_LOCK_FIELD4);
 }
 
 static uint32
@@ -88,57 +98,87 @@ SubjectHash(text *subject)
 					  VARSIZE_ANY_EXHDR(subject));
 }
 
-/* Take a transaction-level lock, waiting as long as it takes. */
+static bool
+HoldsLock(LOCKTAG *tag, LOCKMODE mode)
+{
+#if PG_VERSION_NUM >= 170000
+	return LockHeldByMe(tag, mode, false);
+#else
+	return LockHeldByMe(tag, mode);
+#endif
+}
+
+/*
+ * Take a lock until the end of the top-level transaction, waiting as long as
+ * it takes unless no_wait. It belongs to the transaction, not to the current
+ * subtransaction: a ROLLBACK TO SAVEPOINT must not release the lock of a
+ * token write or a log-out that an outer level also made, and only the owner
+ * of a lock can give it back (LockSubjectExclusive).
+ */
 static LockAcquireResult
-TakeLock(LOCKTAG *tag, LOCKMODE mode)
+TakeLock(LOCKTAG *tag, LOCKMODE mode, bool no_wait)
 {
-	return LockAcquire(tag, mode, false, false);
+	ResourceOwner saved = CurrentResourceOwner;
+	LockAcquireResult result;
+
+	/* An error (a cancel while waiting) resets the owner with the abort. */
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	result = LockAcquire(tag, mode, false, no_wait);
+	CurrentResourceOwner = saved;
+	return result;
 }
 
-static WriterState *
-GetWriterState(Oid token_table)
-{
-	ListCell   *cell;
-	WriterState *state;
-	MemoryContext old;
-
-	foreach(cell, writer_states)
-	{
-		state = (WriterState *) lfirst(cell);
-		if (state->token_table == token_table)
-			return state;
-	}
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	state = palloc0(sizeof(WriterState));
-	state->token_table = token_table;
-	writer_states = lappend(writer_states, state);
-	MemoryContextSwitchTo(old);
-	return state;
-}
-
-/* The writer's side: called for every row that makes a token live. */
+/* Give back every hold this transaction has on a lock in this mode. */
 static void
-LockSubjectForWrite(Oid token_table, text *subject)
+ReleaseLock(LOCKTAG *tag, LOCKMODE mode)
 {
-	WriterState *state = GetWriterState(token_table);
+	ResourceOwner saved = CurrentResourceOwner;
+
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	while (HoldsLock(tag, mode) && LockRelease(tag, mode, false))
+		;
+	CurrentResourceOwner = saved;
+}
+
+static void
+TakeDatabaseLock(LOCKMODE mode)
+{
 	LOCKTAG		tag;
 
-	SetTableLockTag(&tag, token_table);
-	if (state->escalated)
+	SetDatabaseLockTag(&tag);
+	TakeLock(&tag, mode, false);
+}
+
+/*
+ * The writer's side: called for every row that makes a token live. With
+ * row_may_change, a later trigger may still rewrite the row, so no subject
+ * lock can stand for it.
+ */
+static void
+LockSubjectForWrite(text *subject, bool row_may_change)
+{
+	LOCKTAG		tag;
+
+	if (logout_escalated)
 	{
-		TakeLock(&tag, ShareLock);
+		TakeDatabaseLock(ExclusiveLock);
 		return;
 	}
-	TakeLock(&tag, RowShareLock);
-
-	SetSubjectLockTag(&tag, token_table, SubjectHash(subject));
-	if (TakeLock(&tag, ShareLock) == LOCKACQUIRE_OK)
-		state->subject_locks++;
-	if (state->subject_locks > MAX_SUBJECT_LOCKS)
+	if (writer_escalated || row_may_change)
 	{
-		SetTableLockTag(&tag, token_table);
-		TakeLock(&tag, ShareLock);
-		state->escalated = true;
+		TakeDatabaseLock(ShareLock);
+		writer_escalated = true;
+		return;
+	}
+	TakeDatabaseLock(RowShareLock);
+
+	SetSubjectLockTag(&tag, SubjectHash(subject));
+	if (TakeLock(&tag, ShareLock, false) == LOCKACQUIRE_OK)
+		subject_locks++;
+	if (subject_locks > MAX_SUBJECT_LOCKS)
+	{
+		TakeDatabaseLock(ShareLock);
+		writer_escalated = true;
 	}
 }
 
@@ -152,21 +192,42 @@ CompareHashes(const void *a, const void *b)
 }
 
 /*
+ * EXCLUSIVE on one subject. If this transaction wrote tokens of the subject
+ * (it holds SHARE) and somebody else holds it too, give SHARE back before
+ * waiting, or two such transactions would wait for each other.
+ */
+static void
+LockSubjectExclusive(uint32 subject_hash)
+{
+	LOCKTAG		tag;
+	LockAcquireResult result;
+
+	SetSubjectLockTag(&tag, subject_hash);
+	result = TakeLock(&tag, ExclusiveLock, true);
+	if (result == LOCKACQUIRE_NOT_AVAIL)
+	{
+		ReleaseLock(&tag, ShareLock);
+		result = TakeLock(&tag, ExclusiveLock, false);
+	}
+	if (result == LOCKACQUIRE_OK)
+		subject_locks++;
+}
+
+/*
  * The log-out's side: lock the subjects about to be revoked, so that every
  * open token write of theirs has committed (or rolled back) before the
  * revoking UPDATE takes its snapshot, and no new one starts until the
  * log-out's transaction ends.
  */
 void
-LockSubjectsForRevocation(Oid token_table, Datum *subjects, int count)
+LockSubjectsForRevocation(Datum *subjects, int count)
 {
-	LOCKTAG		tag;
 	uint32	   *hashes;
 
-	if (count > MAX_SUBJECT_LOCKS)
+	if (logout_escalated || subject_locks + count > MAX_SUBJECT_LOCKS)
 	{
-		SetTableLockTag(&tag, token_table);
-		TakeLock(&tag, ExclusiveLock);
+		TakeDatabaseLock(ExclusiveLock);
+		logout_escalated = true;
 		return;
 	}
 
@@ -176,27 +237,73 @@ LockSubjectsForRevocation(Oid token_table, Datum *subjects, int count)
 		hashes[i] = SubjectHash(DatumGetTextPP(subjects[i]));
 	qsort(hashes, count, sizeof(uint32), CompareHashes);
 	for (int i = 0; i < count; i++)
-	{
-		if (i > 0 && hashes[i] == hashes[i - 1])
-			continue;
-		SetSubjectLockTag(&tag, token_table, hashes[i]);
-		TakeLock(&tag, ExclusiveLock);
-	}
+		if (i == 0 || hashes[i] != hashes[i - 1])
+			LockSubjectExclusive(hashes[i]);
 	pfree(hashes);
 
-	SetTableLockTag(&tag, token_table);
-	TakeLock(&tag, RowExclusiveLock);
+	TakeDatabaseLock(writer_escalated ? ExclusiveLock : RowExclusiveLock);
+	if (writer_escalated)
+		logout_escalated = true;
+}
+
+/* 42804 unless the column is text or varchar (domains looked through). */
+static void
+RequireTextAttribute(Relation rel, int attnum, const char *column)
+{
+	Oid			type = TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid;
+
+	if (type == TEXTOID || type == VARCHAROID)
+		return;
+	type = getBaseType(type);
+	if (type != TEXTOID && type != VARCHAROID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of relation \"%s\" is of type %s",
+						column, RelationGetRelationName(rel), format_type_be(type)),
+				 errdetail("logout_everywhere's token guard needs text or varchar columns \"subject\" and \"purpose\".")));
 }
 
 /*
- * token_guard(): BEFORE INSERT OR UPDATE FOR EACH ROW on the token table.
- * A row whose new purpose is not 'revocation' makes a token live: lock its
- * subject. Revocations (ours included) need no lock. Changes nothing.
+ * Does a BEFORE ROW trigger that fires after this one (triggers fire in
+ * name order) run for this event? It may change the row after we saw it.
+ */
+static bool
+LaterBeforeRowTrigger(TriggerData *trigger_data)
+{
+	TriggerDesc *triggers = trigger_data->tg_relation->trigdesc;
+	int			event = TRIGGER_FIRED_BY_INSERT(trigger_data->tg_event)
+		? TRIGGER_TYPE_INSERT : TRIGGER_TYPE_UPDATE;
+	bool		after_us = false;
+
+	if (triggers == NULL)
+		return false;
+	for (int i = 0; i < triggers->numtriggers; i++)
+	{
+		Trigger    *trigger = &triggers->triggers[i];
+
+		if (trigger->tgoid == trigger_data->tg_trigger->tgoid)
+			after_us = true;
+		else if (after_us && trigger->tgenabled != TRIGGER_DISABLED &&
+				 TRIGGER_TYPE_MATCHES(trigger->tgtype, TRIGGER_TYPE_ROW,
+									  TRIGGER_TYPE_BEFORE, event))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * token_guard(): BEFORE INSERT OR UPDATE FOR EACH ROW on the token table
+ * (and, through cloning, on each partition). A row whose new purpose is
+ * not 'revocation' makes a token live: lock its subject. Revocations (ours
+ * included) need no lock. Changes nothing. The table may be anything its
+ * owner attached the trigger to: the columns are checked before they are
+ * read.
  */
 Datum
 token_guard(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigger_data = (TriggerData *) fcinfo->context;
+	Relation	rel;
 	HeapTuple	row;
 	TupleDesc	desc;
 	int			subject_column;
@@ -210,21 +317,25 @@ token_guard(PG_FUNCTION_ARGS)
 				 errmsg("token_guard: not called by trigger manager")));
 	if (!TRIGGER_FIRED_BEFORE(trigger_data->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigger_data->tg_event) ||
-		TRIGGER_FIRED_BY_DELETE(trigger_data->tg_event))
+		TRIGGER_FIRED_BY_DELETE(trigger_data->tg_event) ||
+		TRIGGER_FIRED_BY_TRUNCATE(trigger_data->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("token_guard: must be fired BEFORE INSERT OR UPDATE FOR EACH ROW")));
 
+	rel = trigger_data->tg_relation;
 	row = TRIGGER_FIRED_BY_UPDATE(trigger_data->tg_event)
 		? trigger_data->tg_newtuple : trigger_data->tg_trigtuple;
-	desc = RelationGetDescr(trigger_data->tg_relation);
+	desc = RelationGetDescr(rel);
 	subject_column = SPI_fnumber(desc, "subject");
 	purpose_column = SPI_fnumber(desc, "purpose");
 	if (subject_column <= 0 || purpose_column <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("relation \"%s\" has no columns \"subject\" and \"purpose\"",
-						RelationGetRelationName(trigger_data->tg_relation))));
+						RelationGetRelationName(rel))));
+	RequireTextAttribute(rel, subject_column, "subject");
+	RequireTextAttribute(rel, purpose_column, "purpose");
 
 	value = heap_getattr(row, purpose_column, desc, &isnull);
 	if (!isnull)
@@ -237,9 +348,13 @@ token_guard(PG_FUNCTION_ARGS)
 			return PointerGetDatum(row);
 	}
 
-	value = heap_getattr(row, subject_column, desc, &isnull);
-	if (!isnull)
-		LockSubjectForWrite(RelationGetRelid(trigger_data->tg_relation),
-							DatumGetTextPP(value));
+	if (LaterBeforeRowTrigger(trigger_data))
+		LockSubjectForWrite(NULL, true);
+	else
+	{
+		value = heap_getattr(row, subject_column, desc, &isnull);
+		if (!isnull)
+			LockSubjectForWrite(DatumGetTextPP(value), false);
+	}
 	return PointerGetDatum(row);
 }

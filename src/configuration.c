@@ -15,12 +15,16 @@
 #include "access/htup_details.h"
 #include "access/genam.h"
 #include "access/relation.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
+#include "catalog/indexing.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_depend.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_operator.h"
@@ -34,6 +38,9 @@
 #include "parser/parse_func.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/catcache.h"
+#include "utils/fmgroids.h"
+#include "utils/regproc.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -43,8 +50,17 @@
 PG_FUNCTION_INFO_V1(enable);
 PG_FUNCTION_INFO_V1(disable);
 
-#define PASSWORD_TRIGGER "logout_everywhere_password"
-#define TOKEN_GUARD_TRIGGER "logout_everywhere_token_guard"
+/*
+ * enable() and disable() drop and create their own triggers and action; the
+ * event trigger (dropped_objects.c) must not take those drops for a user's.
+ */
+static bool configuring = false;
+
+bool
+ConfigurationInProgress(void)
+{
+	return configuring;
+}
 
 /* What enable() was given, NULLs resolved. */
 typedef struct EnableArguments
@@ -180,32 +196,73 @@ DropTriggerIfExists(Oid relid, const char *trigger)
 							  QualifiedRelationName(relid)));
 }
 
-/* The action function of a user table, or InvalidOid. */
+/*
+ * Does this function call one of ours? The action's SQL-standard body
+ * records a dependency on log_out_everywhere; before PostgreSQL 14 enable()
+ * recorded one on the extension.
+ */
+static bool
+CallsExtension(Oid function)
+{
+	Relation	depend = table_open(DependRelationId, AccessShareLock);
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	row;
+	bool		found = false;
+
+	ScanKeyInit(&keys[0], Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(ProcedureRelationId));
+	ScanKeyInit(&keys[1], Anum_pg_depend_objid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(function));
+	scan = systable_beginscan(depend, DependDependerIndexId, true, NULL, 2, keys);
+	while (!found && HeapTupleIsValid(row = systable_getnext(scan)))
+	{
+		Form_pg_depend dependency = (Form_pg_depend) GETSTRUCT(row);
+
+		found = (dependency->refclassid == ProcedureRelationId &&
+				 get_func_namespace(dependency->refobjid) == ExtensionSchemaOid()) ||
+			dependency->refclassid == ExtensionRelationId;
+	}
+	systable_endscan(scan);
+	table_close(depend, AccessShareLock);
+	return found;
+}
+
+/*
+ * The action function of a user table, or InvalidOid: named action_name,
+ * taking the table's row, calling log_out_everywhere. Looked for in every
+ * schema, so that it is found after ALTER TABLE ... SET SCHEMA moved the
+ * table (and its row type) away from it.
+ */
 static Oid
 ActionFunction(Oid user_table, const char *action_name)
 {
 	Oid			row_type = get_rel_type_id(user_table);
-	char	   *schema = get_namespace_name(get_rel_namespace(user_table));
+	CatCList   *candidates = SearchSysCacheList1(PROCNAMEARGSNSP,
+												 CStringGetDatum(action_name));
+	Oid			found = InvalidOid;
 
-	return LookupFuncName(list_make2(makeString(schema), makeString(pstrdup(action_name))),
-						  1, &row_type, true);
-}
+	for (int i = 0; i < candidates->n_members && !OidIsValid(found); i++)
+	{
+		HeapTuple	tuple = &candidates->members[i]->tuple;
+		Form_pg_proc function = (Form_pg_proc) GETSTRUCT(tuple);
 
-static char *
-ActionSignature(Oid user_table, const char *action_name)
-{
-	return psprintf("%s(%s)",
-					quote_qualified_identifier(get_namespace_name(get_rel_namespace(user_table)),
-											   action_name),
-					format_type_be_qualified(get_rel_type_id(user_table)));
+		if (function->pronargs == 1 && function->proargtypes.values[0] == row_type &&
+			CallsExtension(function->oid))
+			found = function->oid;
+	}
+	ReleaseSysCacheList(candidates);
+	return found;
 }
 
 /* Remove what enable() made on the user table (not the token guard). */
 static void
 DropUserTableObjects(Oid user_table, const char *action_name)
 {
-	if (OidIsValid(ActionFunction(user_table, action_name)))
-		RunStatement(psprintf("DROP FUNCTION %s", ActionSignature(user_table, action_name)));
+	Oid			action = ActionFunction(user_table, action_name);
+
+	if (OidIsValid(action))
+		RunStatement(psprintf("DROP FUNCTION %s", format_procedure_qualified(action)));
 	DropTriggerIfExists(user_table, PASSWORD_TRIGGER);
 }
 
@@ -323,26 +380,76 @@ CreateSubjectIndex(Oid token_table)
 	RunStatement(psprintf("CREATE INDEX ON %s (subject)", QualifiedRelationName(token_table)));
 }
 
-/* The trigger through which token writes take their locks (concurrency.c). */
+/*
+ * The token table and its inheritance children, each of which takes token
+ * writes of its own; partitions are left out, since they get a clone of the
+ * parent's trigger.
+ */
+static List *
+GuardedTables(Oid token_table)
+{
+	List	   *members = find_all_inheritors(token_table, NoLock, NULL);
+	List	   *tables = NIL;
+	ListCell   *cell;
+
+	foreach(cell, members)
+		if (lfirst_oid(cell) == token_table || !get_rel_relispartition(lfirst_oid(cell)))
+			tables = lappend_oid(tables, lfirst_oid(cell));
+	return tables;
+}
+
+/*
+ * The trigger through which token writes take their locks (concurrency.c),
+ * on the token table and each inheritance child. One that is there under
+ * the name but disabled or changed is made again.
+ */
 static void
 EnsureTokenGuard(Oid token_table)
 {
-	if (OidIsValid(get_trigger_oid(token_table, TOKEN_GUARD_TRIGGER, true)))
-		return;
-	RunStatement(psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW"
-						  " WHEN (new.purpose IS DISTINCT FROM '" REVOCATION_PURPOSE "')"
-						  " EXECUTE FUNCTION %s.token_guard()",
-						  TOKEN_GUARD_TRIGGER, QualifiedRelationName(token_table),
-						  ExtensionSchemaName()));
+	ListCell   *cell;
+
+	foreach(cell, GuardedTables(token_table))
+	{
+		Oid			table = lfirst_oid(cell);
+		Relation	rel = relation_open(table, AccessShareLock);
+		bool		guarded = HasTokenGuard(rel);
+
+		relation_close(rel, NoLock);
+		if (guarded)
+			continue;
+		DropTriggerIfExists(table, TOKEN_GUARD_TRIGGER);
+		RunStatement(psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW"
+							  " WHEN (new.purpose IS DISTINCT FROM '" REVOCATION_PURPOSE "')"
+							  " EXECUTE FUNCTION %s.token_guard()",
+							  TOKEN_GUARD_TRIGGER, QualifiedRelationName(table),
+							  ExtensionSchemaName()));
+	}
 }
 
-/* The token guard goes when no enabled user table uses its table any more. */
+/*
+ * The token guard goes, from the table and its children, when no enabled
+ * user table uses the table any more.
+ */
 static void
 DropTokenGuardIfUnused(Oid token_table)
 {
-	if (CountSettingsUsingTokenTable(token_table) == 0 &&
-		get_rel_relkind(token_table) != '\0')
-		DropTriggerIfExists(token_table, TOKEN_GUARD_TRIGGER);
+	ListCell   *cell;
+
+	if (CountSettingsUsingTokenTable(token_table) != 0 ||
+		get_rel_relkind(token_table) == '\0')
+		return;
+	foreach(cell, GuardedTables(token_table))
+		DropTriggerIfExists(lfirst_oid(cell), TOKEN_GUARD_TRIGGER);
+}
+
+/* The action's name and argument types, for REVOKE and COMMENT ON. */
+static char *
+ActionSignature(EnableArguments *args)
+{
+	return psprintf("%s(%s)",
+					quote_qualified_identifier(get_namespace_name(get_rel_namespace(args->user_table)),
+											   args->action_name),
+					format_type_be_qualified(get_rel_type_id(args->user_table)));
 }
 
 /*
@@ -382,9 +489,9 @@ CreateAction(EnableArguments *args)
 	}
 #endif
 	RunStatement(psprintf("REVOKE ALL ON FUNCTION %s FROM PUBLIC",
-						  ActionSignature(args->user_table, args->action_name)));
+						  ActionSignature(args)));
 	RunStatement(psprintf("COMMENT ON FUNCTION %s IS %s",
-						  ActionSignature(args->user_table, args->action_name),
+						  ActionSignature(args),
 						  quote_literal_cstr("Log this user out everywhere (made by logout_everywhere.enable; returns how many tokens it revoked)")));
 }
 
@@ -444,7 +551,7 @@ ReadEnableArguments(FunctionCallInfo fcinfo, EnableArguments *args)
 }
 
 /* Set search_path to pg_catalog for what follows; returns the GUC level. */
-static int
+int
 UseSafeSearchPath(void)
 {
 	int			level = NewGUCNestLevel();
@@ -467,8 +574,8 @@ enable(PG_FUNCTION_ARGS)
 	Relation	users;
 	Relation	tokens;
 	UserTableSettings *previous;
-	char	   *previous_action = NULL;
-	Oid			previous_token_table = InvalidOid;
+	char	   *volatile previous_action = NULL;
+	volatile Oid previous_token_table = InvalidOid;
 	bool		needs_index;
 	int			guc_level;
 
@@ -488,12 +595,8 @@ enable(PG_FUNCTION_ARGS)
 	tokens = OpenTable(args.token_table, ShareRowExclusiveLock);
 	ValidateTokenTable(tokens);
 	needs_index = !HasSubjectIndex(tokens);
-	/* What creating the index and the guard will need, checked up front. */
-	if (needs_index)
-		RequireOwner(args.token_table);
-	if (!OidIsValid(get_trigger_oid(args.token_table, TOKEN_GUARD_TRIGGER, true)) &&
-		pg_class_aclcheck(args.token_table, GetUserId(), ACL_TRIGGER) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(tokens));
+	/* enable() installs a trigger on the token table: it must be ours. */
+	RequireOwner(args.token_table);
 	/* Keep the locks; the DDL below needs the relations closed. */
 	relation_close(tokens, NoLock);
 	relation_close(users, NoLock);
@@ -508,17 +611,26 @@ enable(PG_FUNCTION_ARGS)
 	guc_level = UseSafeSearchPath();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (previous_action != NULL)
-		DropUserTableObjects(args.user_table, previous_action);
-	WriteSettings(&args);
-	if (OidIsValid(previous_token_table) && previous_token_table != args.token_table)
-		DropTokenGuardIfUnused(previous_token_table);
-	if (needs_index)
-		CreateSubjectIndex(args.token_table);
-	EnsureTokenGuard(args.token_table);
-	CreateAction(&args);
-	if (args.apply_on_password_change)
-		CreatePasswordTrigger(&args);
+	configuring = true;
+	PG_TRY();
+	{
+		if (previous_action != NULL)
+			DropUserTableObjects(args.user_table, previous_action);
+		WriteSettings(&args);
+		if (OidIsValid(previous_token_table) && previous_token_table != args.token_table)
+			DropTokenGuardIfUnused(previous_token_table);
+		if (needs_index)
+			CreateSubjectIndex(args.token_table);
+		EnsureTokenGuard(args.token_table);
+		CreateAction(&args);
+		if (args.apply_on_password_change)
+			CreatePasswordTrigger(&args);
+	}
+	PG_FINALLY();
+	{
+		configuring = false;
+	}
+	PG_END_TRY();
 	SPI_finish();
 	AtEOXact_GUC(true, guc_level);
 	PG_RETURN_VOID();
@@ -558,10 +670,59 @@ disable(PG_FUNCTION_ARGS)
 	guc_level = UseSafeSearchPath();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	DropUserTableObjects(user_table, action_name);
-	DeleteSettings(user_table);
-	DropTokenGuardIfUnused(token_table);
+	configuring = true;
+	PG_TRY();
+	{
+		RemoveConfiguration(user_table, action_name, token_table);
+	}
+	PG_FINALLY();
+	{
+		configuring = false;
+	}
+	PG_END_TRY();
 	SPI_finish();
 	AtEOXact_GUC(true, guc_level);
 	PG_RETURN_VOID();
+}
+
+/*
+ * What the event trigger (dropped_objects.c) does when a table or column
+ * that a settings row names was dropped. Called inside an SPI connection,
+ * with a safe search_path, as the settings table's owner.
+ */
+
+/*
+ * disable() for a user table, or for one that is gone (its action and
+ * trigger went with it): the settings row, and the token guard if no other
+ * user table uses the token table.
+ */
+void
+RemoveConfiguration(Oid user_table, const char *action_name, Oid token_table)
+{
+	if (get_rel_relkind(user_table) != '\0')
+		DropUserTableObjects(user_table, action_name);
+	DeleteSettings(user_table);
+	DropTokenGuardIfUnused(token_table);
+}
+
+/* The password trigger is gone or going: the settings must not claim it. */
+void
+ForgetPasswordTrigger(Oid user_table)
+{
+	Oid			types[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(user_table)};
+	Oid			saved_userid;
+	int			saved_sec_context;
+	int			rc;
+
+	DropTriggerIfExists(user_table, PASSWORD_TRIGGER);
+	SwitchToSettingsOwner(&saved_userid, &saved_sec_context);
+	rc = SPI_execute_with_args(psprintf("UPDATE %s.settings SET apply_on_password_change = false"
+										" WHERE user_table OPERATOR(pg_catalog.=) $1",
+										ExtensionSchemaName()),
+							   1, types, values, NULL, false, 0);
+	SetUserIdAndSecContext(saved_userid, saved_sec_context);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "updating logout_everywhere.settings failed: %s", SPI_result_code_string(rc));
+	SettingsWritten();
 }

@@ -3,16 +3,18 @@
  *    Declarations shared by the files of the logout_everywhere extension.
  *
  * One file per concern:
- *    module.c            _PG_init, the GUC, transaction callbacks
+ *    module.c            _PG_init, the GUC, the transaction callback
+ *    cache.c             cache memory, retired plans, kept plans (a leaf)
  *    settings.c          logout_everywhere.settings, cached per backend
  *    token_table.c       shape of a token table and its cached SPI plans
  *    concurrency.c       the lock handshake between token writes and log-outs
  *    revocation.c        log_out_everywhere, revoke_subject, subject_for
- *    user_lookup.c       does a user exist: an index probe where SQL agrees
+ *    user_lookup.c       the stored ids of a user, asked of SQL
  *    checks.c            token_valid, is_revoked, expunge_expired
  *    postgrest.c         require_valid_jwt (PostgREST db-pre-request hook)
  *    password_trigger.c  the trigger that logs out on a password change
  *    configuration.c     enable and disable
+ *    dropped_objects.c   the event trigger that keeps the settings in step
  *    form_encoding.c     the subject encoder (pure C)
  */
 #ifndef LOGOUT_EVERYWHERE_H
@@ -28,11 +30,15 @@
 #define REVOCATION_PURPOSE "revocation"
 
 /*
- * A transaction that locks more subjects than this, or a statement that logs
- * out more users than this, takes one table-wide lock instead (concurrency.c).
- * It keeps the shared lock table, sized for about 64 locks per backend, safe.
+ * A transaction that would hold more subject locks than this takes one
+ * database-wide lock instead (concurrency.c). It keeps the shared lock
+ * table, sized for about 64 locks per backend, safe.
  */
 #define MAX_SUBJECT_LOCKS 64
+
+/* The triggers that enable() creates. */
+#define PASSWORD_TRIGGER "logout_everywhere_password"
+#define TOKEN_GUARD_TRIGGER "logout_everywhere_token_guard"
 
 /* One row of logout_everywhere.settings, plus what is derived from it. */
 typedef struct UserTableSettings
@@ -56,9 +62,7 @@ typedef struct UserTableSettings
 	AttrNumber	id_attnum;
 	Oid			id_type;
 	Oid			id_output_function;
-	SPIPlanPtr	user_exists_plan;
-	bool		id_index_ready;
-	Oid			id_index;		/* UserExists probes it; InvalidOid: none fits */
+	SPIPlanPtr	user_lookup_plan;
 	bool		password_info_ready;
 	AttrNumber	password_attnum;
 	Oid			password_type;
@@ -75,6 +79,8 @@ typedef struct TokenTable
 	Oid			updated_type;	/* likewise, or InvalidOid: no updated_at */
 	AttrNumber	subject_attnum;
 	bool		subject_restatable; /* see RevokeStatement */
+	bool		guarded;		/* its own token guard is there and enabled */
+	bool		has_children;	/* partitioned, or with inheritance children */
 	SPIPlanPtr	revoke_plan;	/* the UPDATE restating subject */
 	SPIPlanPtr	revoke_plain_plan;	/* the UPDATE of purpose and updated_at only */
 	SPIPlanPtr	valid_plan;
@@ -94,12 +100,17 @@ RequireArgument(FunctionCallInfo fcinfo, int argno, const char *name)
 
 /* module.c */
 extern char *current_jti_setting;
+
+/* cache.c */
 extern MemoryContext LogoutEverywhereCacheContext(void);
 extern void RetirePlan(SPIPlanPtr plan);
 extern void RetireContext(MemoryContext context);
 extern void FreeRetiredCaches(void);
+extern SPIPlanPtr KeepPlan(const char *query, int nargs, Oid *argtypes);
+extern void RequireSchemaUsage(Oid relid);
 
 /* settings.c */
+extern void SettingsInit(void);
 extern Oid	SettingsTableOid(bool missing_ok);
 extern Oid	ExtensionSchemaOid(void);
 extern UserTableSettings *FindSettings(Oid user_table);
@@ -107,27 +118,32 @@ extern UserTableSettings *ResolveSettings(Oid user_table_or_invalid);
 extern Oid	ResolveTokenTable(Oid token_table_or_invalid);
 extern int	CountSettingsUsingTokenTable(Oid token_table);
 extern void PrepareUserInfo(UserTableSettings *settings);
-extern SPIPlanPtr UserExistsPlan(UserTableSettings *settings);
+extern SPIPlanPtr UserLookupPlan(UserTableSettings *settings);
 extern void PreparePasswordInfo(UserTableSettings *settings);
 extern void ResetSettingsCache(void);
-extern void SettingsTransactionEnd(bool abort, bool top_level);
-extern void SettingsRelcacheCallback(Oid relid);
 extern void SwitchToSettingsOwner(Oid *saved_userid, int *saved_sec_context);
 
 /* token_table.c */
+extern void TokenTableInit(void);
 extern TokenTable *GetTokenTable(Oid relid);
-extern SPIPlanPtr KeepPlan(const char *query, int nargs, Oid *argtypes);
+extern bool HasTokenGuard(Relation rel);
+extern void RequireTokenGuards(TokenTable *table);
 extern void ValidateTokenTable(Relation rel);
 extern char *RevokeStatement(TokenTable *table, bool restate_subject);
 extern SPIPlanPtr RevokePlan(TokenTable *table);
 extern SPIPlanPtr ValidPlan(TokenTable *table);
 extern SPIPlanPtr RevokedPlan(TokenTable *table);
 extern SPIPlanPtr ExpungePlan(TokenTable *table);
-extern void TokenTableRelcacheCallback(Oid relid);
 extern void ValidatePurposes(ArrayType *purposes, const char *argument);
 
+/* configuration.c */
+extern bool ConfigurationInProgress(void);
+extern int	UseSafeSearchPath(void);
+extern void RemoveConfiguration(Oid user_table, const char *action_name, Oid token_table);
+extern void ForgetPasswordTrigger(Oid user_table);
+
 /* concurrency.c */
-extern void LockSubjectsForRevocation(Oid token_table, Datum *subjects, int count);
+extern void LockSubjectsForRevocation(Datum *subjects, int count);
 extern void ResetConcurrencyState(void);
 
 /* revocation.c */
@@ -137,7 +153,8 @@ extern uint64 RevokeSubjects(UserTableSettings *settings, Datum *subjects, int c
 extern text *SubjectForIdText(UserTableSettings *settings, const char *id_text);
 
 /* user_lookup.c */
-extern bool UserExists(UserTableSettings *settings, Datum id);
+extern int	FindStoredIds(UserTableSettings *settings, Datum id, bool read_only,
+						  char ***id_texts);
 
 /* checks.c */
 extern bool TokenIsValid(Oid token_table, text *jti, text *purpose);

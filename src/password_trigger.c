@@ -43,6 +43,32 @@ SettingsForTrigger(Relation rel)
 	return settings;
 }
 
+/*
+ * The column that the settings describe must still be this relation's, of
+ * the type they recorded, before its values are read as that type. The
+ * relcache invalidation resets the settings after any ALTER TABLE, so this
+ * holds unless something is badly wrong: fail, never read a wrong type.
+ */
+static void
+RequireRecordedColumn(Relation rel, AttrNumber attnum, Oid type, const char *column)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	Form_pg_attribute attribute;
+
+	if (attnum >= 1 && attnum <= desc->natts)
+	{
+		attribute = TupleDescAttr(desc, attnum - 1);
+		if (!attribute->attisdropped && attribute->atttypid == type &&
+			strcmp(NameStr(attribute->attname), column) == 0)
+			return;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("column \"%s\" of relation \"%s\" is not the one logout_everywhere recorded",
+					column, RelationGetRelationName(rel)),
+			 errhint("Call logout_everywhere.enable() again for the table.")));
+}
+
 /* A reader of a transition table that leaves other readers' places alone. */
 static int
 StartReading(Tuplestorestate *rows)
@@ -107,6 +133,9 @@ ChangedSubjects(UserTableSettings *settings, TriggerData *trigger_data, int *cou
 
 	PrepareUserInfo(settings);
 	PreparePasswordInfo(settings);
+	RequireRecordedColumn(rel, settings->id_attnum, settings->id_type, settings->id_column);
+	RequireRecordedColumn(rel, settings->password_attnum, settings->password_type,
+						  settings->password_column);
 	password_attribute = TupleDescAttr(RelationGetDescr(rel), settings->password_attnum - 1);
 
 	subjects = palloc(sizeof(Datum) * tuplestore_tuple_count(old_rows));

@@ -38,10 +38,12 @@ SubjectForIdText(UserTableSettings *settings, const char *id_text)
 }
 
 /*
- * The user_id argument ("any") as a value of the id column's type, and its
- * text form. A value of another type, or a quoted literal, goes through
- * text into the id type's input function, which raises its own error
- * (22P02 for most types) for a value that is no valid id.
+ * The user_id argument as a value of the id column's type, and its text
+ * form. The "any" version takes typed values; the text version takes quoted
+ * literals and untyped bound parameters, which PostgreSQL cannot resolve
+ * against "any". A value of another type goes through text into the id
+ * type's input function, which raises its own error (22P02 for most types)
+ * for a value that is no valid id.
  */
 static Datum
 UserIdArgument(FunctionCallInfo fcinfo, int argno, UserTableSettings *settings,
@@ -100,7 +102,9 @@ RevokeSubjects(UserTableSettings *settings, Datum *subjects, int count,
 	if (exclude_purposes == NULL)
 		exclude_purposes = settings->exclude_purposes;
 
-	LockSubjectsForRevocation(table->relid, subjects, count);
+	RequireSchemaUsage(table->relid);
+	RequireTokenGuards(table);
+	LockSubjectsForRevocation(subjects, count);
 
 	plan = RevokePlan(table);
 	values[0] = PointerGetDatum(construct_array(subjects, count, TEXTOID,
@@ -156,7 +160,7 @@ OptionalOidArgument(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
- * log_out_everywhere(user_id "any", include_purposes text[],
+ * log_out_everywhere(user_id "any" or text, include_purposes text[],
  *                    exclude_purposes text[], except_jti text,
  *                    user_table regclass) RETURNS bigint
  */
@@ -169,7 +173,9 @@ log_out_everywhere(PG_FUNCTION_ARGS)
 	UserTableSettings *settings;
 	Datum		id;
 	char	   *id_text;
-	Datum		subject;
+	char	  **stored_ids;
+	Datum	   *subjects;
+	int			count;
 	uint64		revoked;
 
 	RequireArgument(fcinfo, 0, "user_id");
@@ -179,17 +185,20 @@ log_out_everywhere(PG_FUNCTION_ARGS)
 	settings = ResolveSettings(OptionalOidArgument(fcinfo, 4));
 	id = UserIdArgument(fcinfo, 0, settings, &id_text);
 
-	subject = PointerGetDatum(SubjectForIdText(settings, id_text));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (!UserExists(settings, id))
+	count = FindStoredIds(settings, id, false, &stored_ids);
+	if (count == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("no row of \"%s\" has %s = %s",
 						get_rel_name(settings->user_table),
 						quote_identifier(settings->id_column), id_text),
 				 errdetail("No token was revoked.")));
-	revoked = RevokeSubjects(settings, &subject, 1, include_purposes,
+	subjects = palloc(sizeof(Datum) * count);
+	for (int i = 0; i < count; i++)
+		subjects[i] = PointerGetDatum(SubjectForIdText(settings, stored_ids[i]));
+	revoked = RevokeSubjects(settings, subjects, count, include_purposes,
 							 exclude_purposes, except_jti);
 	SPI_finish();
 	PG_RETURN_INT64((int64) revoked);
@@ -226,17 +235,31 @@ revoke_subject(PG_FUNCTION_ARGS)
 }
 
 /*
- * subject_for(user_id "any", user_table regclass) RETURNS text
- * The subject does not depend on whether the user exists.
+ * subject_for(user_id "any" or text, user_table regclass) RETURNS text
+ * The subject of the row with this id, built from its stored id; for an id
+ * that no row (that the caller can see) has, from the id type's own text
+ * form of the argument.
  */
 Datum
 subject_for(PG_FUNCTION_ARGS)
 {
 	UserTableSettings *settings;
+	MemoryContext caller_context = CurrentMemoryContext;
+	Datum		id;
 	char	   *id_text;
+	char	  **stored_ids;
+	text	   *subject;
 
 	RequireArgument(fcinfo, 0, "user_id");
 	settings = ResolveSettings(OptionalOidArgument(fcinfo, 1));
-	(void) UserIdArgument(fcinfo, 0, settings, &id_text);
-	PG_RETURN_TEXT_P(SubjectForIdText(settings, id_text));
+	id = UserIdArgument(fcinfo, 0, settings, &id_text);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (FindStoredIds(settings, id, true, &stored_ids) > 0)
+		id_text = stored_ids[0];
+	MemoryContextSwitchTo(caller_context);
+	subject = SubjectForIdText(settings, id_text);
+	SPI_finish();
+	PG_RETURN_TEXT_P(subject);
 }

@@ -1,15 +1,20 @@
 /*
  * settings.c
  *    logout_everywhere.settings, read once per backend and cached until the
- *    table (or a user table named in it) changes.
+ *    table (or a user or token table named in it, or any schema) changes.
  *
- * The settings table has no grant for application roles: they read it
- * through the cache, which is filled as the table's owner (the extension's
- * installer) for the one fixed query below, and never runs user code.
+ * The settings table has no grant for application roles: the cache reads
+ * it directly, as pg_cron reads its job table, with a catalog snapshot
+ * taken at that moment rather than the caller's transaction snapshot. So a
+ * backend whose REPEATABLE READ transaction began before an enable() or
+ * disable() committed does not cache what was true before it, and no user
+ * code runs during the read.
  */
 #include "logout_everywhere.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -21,20 +26,38 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 #include "catalog/pg_operator.h"
 
 PG_FUNCTION_INFO_V1(settings_changed);
 
-static bool settings_valid = false;
+/* The columns of logout_everywhere.settings, in the install script's order. */
+enum SettingsColumn
+{
+	SETTINGS_USER_TABLE,
+	SETTINGS_TOKEN_TABLE,
+	SETTINGS_ID_COLUMN,
+	SETTINGS_PASSWORD_COLUMN,
+	SETTINGS_SUBJECT_NAME,
+	SETTINGS_INCLUDE_PURPOSES,
+	SETTINGS_EXCLUDE_PURPOSES,
+	SETTINGS_APPLY_ON_PASSWORD_CHANGE,
+	SETTINGS_ACTION_NAME,
+	SETTINGS_ARGUMENT_NAME,
+	SETTINGS_COLUMNS
+};
 
-/* This transaction wrote the settings: an abort must drop the cache. */
-static bool settings_written = false;
+static bool settings_valid = false;
 static MemoryContext settings_context = NULL;
 static UserTableSettings *settings_entries = NULL;
 static int	settings_count = 0;
+
+/*
+ * Bumped by every invalidation that resets the cache: a load during which
+ * one arrived serves its caller but is not kept.
+ */
+static uint64 settings_generation = 0;
 
 /* Catalog facts about the extension itself, reset with the cache. */
 static Oid	extension_schema = InvalidOid;
@@ -89,47 +112,35 @@ SwitchToSettingsOwner(Oid *saved_userid, int *saved_sec_context)
 						   SECURITY_RESTRICTED_OPERATION);
 }
 
-/* Forget the cached settings; what callers still hold stays valid until
- * the end of the transaction. */
+/*
+ * Forget the cached settings. What callers still hold stays valid until the
+ * end of the transaction. A rolled-back enable() needs no code here: the
+ * abort replays its invalidations locally, which calls this.
+ */
 void
 ResetSettingsCache(void)
 {
 	if (settings_context != NULL)
 	{
 		for (int i = 0; i < settings_count; i++)
-		{
-			RetirePlan(settings_entries[i].user_exists_plan);
-		}
+			RetirePlan(settings_entries[i].user_lookup_plan);
 		RetireContext(settings_context);
 	}
 	settings_context = NULL;
 	settings_entries = NULL;
 	settings_count = 0;
 	settings_valid = false;
+	settings_generation++;
 	extension_schema = InvalidOid;
 	settings_relid = InvalidOid;
 }
 
 /*
- * A (sub)transaction ends. If it wrote the settings and aborts, what was
- * cached from its writes goes; otherwise the cache stays: a rollback of
- * anything else must not cost the next call a reload.
- */
-void
-SettingsTransactionEnd(bool abort, bool top_level)
-{
-	if (abort && settings_written)
-		ResetSettingsCache();
-	if (top_level)
-		settings_written = false;
-}
-
-/*
  * Relcache callback: the settings table, or a user or token table named in
- * it, changed (the log-out plan is built from both tables' names).
+ * it, changed (the plans are built from both tables' names and columns).
  */
-void
-SettingsRelcacheCallback(Oid relid)
+static void
+SettingsRelcacheCallback(Datum arg, Oid relid)
 {
 	bool		affected = !OidIsValid(relid) || relid == settings_relid;
 
@@ -140,23 +151,27 @@ SettingsRelcacheCallback(Oid relid)
 		ResetSettingsCache();
 }
 
-/* Copy a NULL-able name or text column of an SPI row into the cache. */
-static char *
-CopyTextColumn(HeapTuple row, TupleDesc desc, int column)
+/*
+ * A schema changed (a rename): the plans name tables by schema, and would be
+ * parsed again under the old name.
+ */
+static void
+SettingsNamespaceCallback(Datum arg, int cacheid, uint32 hashvalue)
 {
-	char	   *value = SPI_getvalue(row, desc, column);
-
-	return value ? pstrdup(value) : NULL;
+	ResetSettingsCache();
 }
 
-/* Copy a NULL-able text[] column of an SPI row into the cache. */
-static ArrayType *
-CopyArrayColumn(HeapTuple row, TupleDesc desc, int column)
+void
+SettingsInit(void)
 {
-	bool		isnull;
-	Datum		value = SPI_getbinval(row, desc, column, &isnull);
+	CacheRegisterRelcacheCallback(SettingsRelcacheCallback, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, SettingsNamespaceCallback, (Datum) 0);
+}
 
-	return isnull ? NULL : DatumGetArrayTypePCopy(value);
+static char *
+CopyName(Datum value, bool isnull)
+{
+	return isnull ? NULL : pstrdup(NameStr(*DatumGetName(value)));
 }
 
 /* Read logout_everywhere.settings into a fresh cache context. */
@@ -165,68 +180,71 @@ LoadSettings(void)
 {
 	MemoryContext new_context;
 	MemoryContext old_context;
-	Oid			saved_userid;
-	int			saved_sec_context;
-	char	   *query;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	row;
+	uint64		generation;
+	int			capacity = 4;
 	int			count = 0;
+	UserTableSettings *entries;
 
 	ResetSettingsCache();
-	query = psprintf("SELECT user_table::pg_catalog.oid, token_table::pg_catalog.oid,"
-					 " id_column, password_column, subject_name, include_purposes,"
-					 " exclude_purposes, apply_on_password_change, action_name,"
-					 " argument_name FROM %s.settings",
-					 quote_identifier(get_namespace_name(ExtensionSchemaOid())));
-
+	generation = settings_generation;
 	new_context = AllocSetContextCreate(LogoutEverywhereCacheContext(),
 										"logout_everywhere settings",
 										ALLOCSET_SMALL_SIZES);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	/*
-	 * Read with a snapshot taken now, not the calling statement's: a backend
-	 * must see the settings that its own enable() or disable() just wrote.
-	 */
-	SwitchToSettingsOwner(&saved_userid, &saved_sec_context);
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_execute(query, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read logout_everywhere.settings");
-	PopActiveSnapshot();
-	SetUserIdAndSecContext(saved_userid, saved_sec_context);
-
 	old_context = MemoryContextSwitchTo(new_context);
-	settings_entries = palloc0(sizeof(UserTableSettings) * Max(SPI_processed, 1));
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	row = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		UserTableSettings *entry = &settings_entries[count];
-		bool		isnull;
+	entries = palloc0(sizeof(UserTableSettings) * capacity);
 
-		entry->user_table = DatumGetObjectId(SPI_getbinval(row, desc, 1, &isnull));
+	/* No snapshot given: a catalog snapshot, taken after the lock. */
+	rel = table_open(SettingsTableOid(false), AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(row = systable_getnext(scan)))
+	{
+		Datum		values[SETTINGS_COLUMNS];
+		bool		nulls[SETTINGS_COLUMNS];
+		UserTableSettings *entry;
+
+		if (RelationGetDescr(rel)->natts < SETTINGS_COLUMNS)
+			elog(ERROR, "logout_everywhere.settings has %d columns, expected %d",
+				 RelationGetDescr(rel)->natts, SETTINGS_COLUMNS);
+		heap_deform_tuple(row, RelationGetDescr(rel), values, nulls);
 		/* A row left behind by a dropped user table is no setting. */
-		if (get_rel_relkind(entry->user_table) == '\0')
+		if (get_rel_relkind(DatumGetObjectId(values[SETTINGS_USER_TABLE])) == '\0')
 			continue;
-		entry->token_table = DatumGetObjectId(SPI_getbinval(row, desc, 2, &isnull));
-		entry->id_column = CopyTextColumn(row, desc, 3);
-		entry->password_column = CopyTextColumn(row, desc, 4);
-		entry->subject_name = CopyTextColumn(row, desc, 5);
-		entry->include_purposes = CopyArrayColumn(row, desc, 6);
-		entry->exclude_purposes = CopyArrayColumn(row, desc, 7);
+		if (count == capacity)
+		{
+			capacity *= 2;
+			entries = repalloc(entries, sizeof(UserTableSettings) * capacity);
+		}
+		entry = &entries[count++];
+		memset(entry, 0, sizeof(UserTableSettings));
+		entry->user_table = DatumGetObjectId(values[SETTINGS_USER_TABLE]);
+		entry->token_table = DatumGetObjectId(values[SETTINGS_TOKEN_TABLE]);
+		entry->id_column = CopyName(values[SETTINGS_ID_COLUMN], nulls[SETTINGS_ID_COLUMN]);
+		entry->password_column = CopyName(values[SETTINGS_PASSWORD_COLUMN],
+										  nulls[SETTINGS_PASSWORD_COLUMN]);
+		entry->subject_name = TextDatumGetCString(values[SETTINGS_SUBJECT_NAME]);
+		entry->include_purposes = nulls[SETTINGS_INCLUDE_PURPOSES] ? NULL :
+			DatumGetArrayTypePCopy(values[SETTINGS_INCLUDE_PURPOSES]);
+		entry->exclude_purposes = nulls[SETTINGS_EXCLUDE_PURPOSES] ? NULL :
+			DatumGetArrayTypePCopy(values[SETTINGS_EXCLUDE_PURPOSES]);
 		entry->apply_on_password_change =
-			DatumGetBool(SPI_getbinval(row, desc, 8, &isnull));
-		entry->action_name = CopyTextColumn(row, desc, 9);
-		entry->argument_name = CopyTextColumn(row, desc, 10);
-		count++;
+			DatumGetBool(values[SETTINGS_APPLY_ON_PASSWORD_CHANGE]);
+		entry->action_name = CopyName(values[SETTINGS_ACTION_NAME], nulls[SETTINGS_ACTION_NAME]);
+		entry->argument_name = CopyName(values[SETTINGS_ARGUMENT_NAME],
+										nulls[SETTINGS_ARGUMENT_NAME]);
 	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
 	MemoryContextSwitchTo(old_context);
-	SPI_finish();
 
 	settings_context = new_context;
+	settings_entries = entries;
 	settings_count = count;
-	settings_valid = true;
 	/* Remember the table's OID so that the relcache callback knows it. */
 	(void) SettingsTableOid(false);
+	settings_valid = (generation == settings_generation);
 }
 
 static void
@@ -417,21 +435,23 @@ KeepSettingsPlan(UserTableSettings *settings, SPIPlanPtr plan)
 }
 
 /*
- * The plan that checks that a user exists: $1 is an id of the id column's
- * type. Must be called inside an SPI connection.
+ * The plan that finds a user: $1 is an id of the id column's type; it
+ * returns the id as stored in each row found. Must be called inside an SPI
+ * connection.
  */
 SPIPlanPtr
-UserExistsPlan(UserTableSettings *settings)
+UserLookupPlan(UserTableSettings *settings)
 {
 	PrepareUserInfo(settings);
-	if (settings->user_exists_plan == NULL)
-		settings->user_exists_plan =
+	if (settings->user_lookup_plan == NULL)
+		settings->user_lookup_plan =
 			KeepSettingsPlan(settings,
-							 KeepPlan(psprintf("SELECT 1 FROM %s WHERE %s LIMIT 1",
+							 KeepPlan(psprintf("SELECT %s FROM %s WHERE %s",
+											   quote_identifier(settings->id_column),
 											   QualifiedUserTable(settings),
 											   UserIdCondition(settings, 1)),
 									  1, &settings->id_type));
-	return settings->user_exists_plan;
+	return settings->user_lookup_plan;
 }
 
 /*
@@ -469,6 +489,5 @@ settings_changed(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("settings_changed: not called by trigger manager")));
 	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigger_data->tg_relation));
-	settings_written = true;
 	return PointerGetDatum(NULL);
 }

@@ -7,19 +7,26 @@
  *
  * Every statement names the table with quoted schema and name, every
  * operator and function with pg_catalog: nothing on search_path can step in.
+ * The names are cached, so the cache also goes when any schema changes (a
+ * renamed schema sends no relcache invalidation for its tables).
  */
 #include "logout_everywhere.h"
 
 #include "access/relation.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/inval.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 /* A handful of token tables at most: a small array will do. */
 static TokenTable **token_tables = NULL;
@@ -125,6 +132,88 @@ TriggerListsColumn(Relation rel, AttrNumber attnum)
 	return false;
 }
 
+/*
+ * Does this table have the token guard that enable() creates: named so,
+ * calling logout_everywhere.token_guard(), BEFORE INSERT OR UPDATE FOR EACH
+ * ROW on every column, and not disabled?
+ */
+bool
+HasTokenGuard(Relation rel)
+{
+	TriggerDesc *triggers = rel->trigdesc;
+
+	if (triggers == NULL)
+		return false;
+	for (int i = 0; i < triggers->numtriggers; i++)
+	{
+		Trigger    *trigger = &triggers->triggers[i];
+		char	   *schema;
+		char	   *function;
+
+		if (strcmp(trigger->tgname, TOKEN_GUARD_TRIGGER) != 0)
+			continue;
+		function = get_func_name(trigger->tgfoid);
+		schema = get_namespace_name(get_func_namespace(trigger->tgfoid));
+		return function != NULL && schema != NULL &&
+			strcmp(function, "token_guard") == 0 &&
+			strcmp(schema, "logout_everywhere") == 0 &&
+			trigger->tgenabled != TRIGGER_DISABLED &&
+			trigger->tgnattr == 0 &&
+			TRIGGER_TYPE_MATCHES(trigger->tgtype, TRIGGER_TYPE_ROW,
+								 TRIGGER_TYPE_BEFORE, TRIGGER_TYPE_INSERT) &&
+			TRIGGER_TYPE_MATCHES(trigger->tgtype, TRIGGER_TYPE_ROW,
+								 TRIGGER_TYPE_BEFORE, TRIGGER_TYPE_UPDATE);
+	}
+	return false;
+}
+
+static void
+MissingGuard(const char *table)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("table \"%s\" has no enabled logout_everywhere token guard", table),
+			 errdetail("Without trigger %s, a login still open during a log-out would keep its token.",
+					   TOKEN_GUARD_TRIGGER),
+			 errhint("Call logout_everywhere.enable() again for the user table.")));
+}
+
+/*
+ * A log-out's UPDATE reaches every partition and inheritance child of the
+ * token table: each must have the guard, or a token written there during the
+ * log-out would survive it. Partitions get a clone of the parent's trigger;
+ * an inheritance child made after enable() has none. The children are
+ * looked up on every log-out (no invalidation tells when one is added).
+ */
+void
+RequireTokenGuards(TokenTable *table)
+{
+	Relation	rel;
+	List	   *members;
+	ListCell   *cell;
+
+	if (!table->guarded)
+		MissingGuard(get_rel_name(table->relid));
+	if (!table->has_children)
+		return;
+
+	rel = relation_open(table->relid, AccessShareLock);
+	members = find_all_inheritors(table->relid, AccessShareLock, NULL);
+	relation_close(rel, NoLock);
+	foreach(cell, members)
+	{
+		Relation	member;
+
+		if (lfirst_oid(cell) == table->relid)
+			continue;
+		member = relation_open(lfirst_oid(cell), NoLock);
+		if (member->rd_rel->relkind != RELKIND_PARTITIONED_TABLE && !HasTokenGuard(member))
+			MissingGuard(RelationGetRelationName(member));
+		relation_close(member, NoLock);
+	}
+	list_free(members);
+}
+
 /* Read the table's shape into a (re)used cache entry. */
 static void
 DescribeTokenTable(TokenTable *table)
@@ -158,9 +247,11 @@ DescribeTokenTable(TokenTable *table)
 	 * children reaches tables whose triggers are not looked at here.
 	 */
 	table->subject_attnum = get_attnum(table->relid, "subject");
-	table->subject_restatable = rel->rd_rel->relkind == RELKIND_RELATION &&
-		!rel->rd_rel->relhassubclass &&
+	table->has_children = rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ||
+		rel->rd_rel->relhassubclass;
+	table->subject_restatable = !table->has_children &&
 		!TriggerListsColumn(rel, table->subject_attnum);
+	table->guarded = HasTokenGuard(rel);
 	relation_close(rel, AccessShareLock);
 	table->valid = true;
 }
@@ -217,30 +308,26 @@ GetTokenTable(Oid relid)
 }
 
 /* Relcache callback: a token table changed, so describe it again. */
-void
-TokenTableRelcacheCallback(Oid relid)
+static void
+TokenTableRelcacheCallback(Datum arg, Oid relid)
 {
 	for (int i = 0; i < token_table_count; i++)
 		if (!OidIsValid(relid) || token_tables[i]->relid == relid)
 			token_tables[i]->valid = false;
 }
 
-/*
- * Prepare and keep a plan; called inside an SPI connection. The plans are
- * generic: their parameters never change the best plan (an index lookup),
- * and a custom plan would be planned again on every call.
- */
-SPIPlanPtr
-KeepPlan(const char *query, int nargs, Oid *argtypes)
+/* A schema changed (a rename): the cached names may be stale. */
+static void
+TokenTableNamespaceCallback(Datum arg, int cacheid, uint32 hashvalue)
 {
-	SPIPlanPtr	plan = SPI_prepare_cursor(query, nargs, argtypes,
-										  CURSOR_OPT_GENERIC_PLAN);
+	TokenTableRelcacheCallback(arg, InvalidOid);
+}
 
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s", query,
-			 SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
-	return plan;
+void
+TokenTableInit(void)
+{
+	CacheRegisterRelcacheCallback(TokenTableRelcacheCallback, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, TokenTableNamespaceCallback, (Datum) 0);
 }
 
 /*

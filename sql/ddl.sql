@@ -1,0 +1,138 @@
+--
+-- ddl: what a backend caches (table names, plans, settings) follows every
+-- DDL on the tables it came from, and the settings follow DROPs (the
+-- sql_drop event trigger). A look-alike table that takes an old name is
+-- never read or written.
+--
+\set SHOW_CONTEXT never
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_le_ddl;
+RESET client_min_messages;
+CREATE DATABASE regress_le_ddl;
+SELECT current_database() AS regress_home \gset
+\c regress_le_ddl
+\set VERBOSITY terse
+CREATE EXTENSION logout_everywhere;
+
+-- make_tables(schema, jti): users with user 1, tokens with one live token of
+-- user 1 whose jti says which table it is in
+CREATE PROCEDURE make_tables(schema text, jti text) LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('CREATE TABLE %I.users (id integer PRIMARY KEY, hashed_password text)', schema);
+  EXECUTE format('INSERT INTO %I.users VALUES (1, %L)', schema, 'h');
+  EXECUTE format('CREATE TABLE %I.tokens (jti text PRIMARY KEY, subject text NOT NULL,
+    expires_at timestamp(0) NOT NULL, purpose text NOT NULL)', schema);
+  EXECUTE format('CREATE INDEX ON %I.tokens (subject)', schema);
+  EXECUTE format('INSERT INTO %I.tokens VALUES (%L, %L, now() AT TIME ZONE %L + interval %L, %L)',
+                 schema, jti, 'user?id=1', 'utc', '1 day', 'user');
+END $$;
+CREATE SCHEMA app;
+CALL make_tables('app', 'own-1');
+SELECT logout_everywhere.enable('app.users', 'app.tokens', apply_on_password_change => true);
+-- this backend caches plans naming app.tokens and app.users
+SELECT logout_everywhere.token_valid('own-1');
+SELECT logout_everywhere.subject_for(1);
+
+-- The schema renamed, a look-alike in its old name: the registered tables
+-- are still the ones read and written.
+ALTER SCHEMA app RENAME TO app_v1;
+CREATE SCHEMA app;
+CALL make_tables('app', 'lookalike-1');
+SELECT logout_everywhere.token_valid('lookalike-1') AS lookalike_token_seen;
+SELECT logout_everywhere.token_valid('own-1') AS own_token_seen;
+SELECT logout_everywhere.log_out_everywhere(1);
+SELECT jti, purpose FROM app_v1.tokens UNION ALL SELECT jti, purpose FROM app.tokens ORDER BY 1;
+
+-- The tables renamed, look-alikes in their old names.
+INSERT INTO app_v1.tokens VALUES ('own-2', 'user?id=1', now() AT TIME ZONE 'utc' + interval '1 day', 'user');
+SELECT logout_everywhere.token_valid('own-2');
+ALTER TABLE app_v1.tokens RENAME TO tokens_v1;
+ALTER TABLE app_v1.users RENAME TO users_v1;
+CALL make_tables('app_v1', 'lookalike-2');
+SELECT logout_everywhere.token_valid('lookalike-2') AS lookalike_token_seen;
+SELECT logout_everywhere.token_valid('own-2') AS own_token_seen;
+SELECT logout_everywhere.log_out_everywhere(1);
+UPDATE app_v1.users SET hashed_password = 'other';
+SELECT jti, purpose FROM app_v1.tokens_v1 UNION ALL SELECT jti, purpose FROM app_v1.tokens ORDER BY 1;
+
+-- SET SCHEMA, then a look-alike in the old place; then disable() removes the
+-- action it made, though the table moved away from it.
+CREATE SCHEMA moved;
+ALTER TABLE app_v1.tokens_v1 SET SCHEMA moved;
+ALTER TABLE app_v1.users_v1 SET SCHEMA moved;
+CREATE TABLE app_v1.tokens_v1 (LIKE moved.tokens_v1 INCLUDING ALL);
+INSERT INTO app_v1.tokens_v1 VALUES ('lookalike-3', 'user?id=1', now() AT TIME ZONE 'utc' + interval '1 day', 'user');
+INSERT INTO moved.tokens_v1 VALUES ('own-3', 'user?id=1', now() AT TIME ZONE 'utc' + interval '1 day', 'user');
+SELECT logout_everywhere.token_valid('lookalike-3') AS lookalike_token_seen;
+SELECT logout_everywhere.token_valid('own-3') AS own_token_seen;
+SELECT logout_everywhere.log_out_everywhere(1);
+SELECT jti, purpose FROM moved.tokens_v1 UNION ALL SELECT jti, purpose FROM app_v1.tokens_v1 ORDER BY 1;
+SELECT p.oid::regprocedure AS action FROM pg_proc p WHERE proname = 'log_out_everywhere'
+   AND pronamespace <> 'logout_everywhere'::regnamespace;
+SELECT logout_everywhere.disable('moved.users_v1');
+SELECT count(*) AS actions_left FROM pg_proc WHERE proname = 'log_out_everywhere'
+   AND pronamespace <> 'logout_everywhere'::regnamespace;
+SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgname LIKE 'logout_everywhere%';
+
+-- Columns renamed after enable(): the settings name columns, so a renamed
+-- one is an error naming it (enable() again), and a new column that takes
+-- the name is the one used.
+SELECT logout_everywhere.enable('moved.users_v1', 'moved.tokens_v1');
+INSERT INTO moved.tokens_v1 VALUES ('own-4', 'user?id=1', now() AT TIME ZONE 'utc' + interval '1 day', 'user');
+SELECT logout_everywhere.token_valid('own-4');
+ALTER TABLE moved.tokens_v1 RENAME COLUMN subject TO subject_v1;
+SELECT logout_everywhere.log_out_everywhere(1);
+ALTER TABLE moved.tokens_v1 RENAME COLUMN subject_v1 TO subject;
+ALTER TABLE moved.users_v1 RENAME COLUMN id TO user_id;
+SELECT logout_everywhere.log_out_everywhere(1);
+ALTER TABLE moved.users_v1 RENAME COLUMN user_id TO id;
+SELECT logout_everywhere.log_out_everywhere(1);
+
+--
+-- DROPs keep the settings describing what exists (the sql_drop event trigger).
+--
+SELECT user_table, token_table, apply_on_password_change FROM logout_everywhere.settings;
+-- the token table dropped: the user table is disabled, its action removed
+DROP TABLE moved.tokens_v1;
+SELECT count(*) AS settings_rows FROM logout_everywhere.settings;
+SELECT count(*) AS actions_left FROM pg_proc WHERE proname = 'log_out_everywhere'
+   AND pronamespace <> 'logout_everywhere'::regnamespace;
+SELECT logout_everywhere.log_out_everywhere(1);
+\echo :LAST_ERROR_SQLSTATE
+-- the user table dropped with CASCADE (the action goes with it): the row goes,
+-- and the guard of a token table no other user table uses
+SELECT logout_everywhere.enable('app.users', 'app.tokens', apply_on_password_change => true);
+SELECT logout_everywhere.enable('app_v1.users', 'app.tokens', subject_name => 'v1');
+DROP TABLE app.users;
+DROP TABLE app.users CASCADE;
+SELECT user_table, token_table FROM logout_everywhere.settings;
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'app.tokens'::regclass AND NOT tgisinternal;
+DROP TABLE app_v1.users CASCADE;
+SELECT count(*) AS settings_rows FROM logout_everywhere.settings;
+SELECT count(*) AS guards_left FROM pg_trigger WHERE tgrelid = 'app.tokens'::regclass AND NOT tgisinternal;
+-- the password trigger dropped by hand: apply_on_password_change follows
+SELECT logout_everywhere.enable('moved.users_v1', 'app.tokens', apply_on_password_change => true);
+DROP TRIGGER logout_everywhere_password ON moved.users_v1;
+SELECT apply_on_password_change FROM logout_everywhere.settings;
+-- the id column dropped: disabled
+ALTER TABLE moved.users_v1 DROP COLUMN id CASCADE;
+SELECT count(*) AS settings_rows FROM logout_everywhere.settings;
+-- a rolled-back DROP changes nothing
+SELECT logout_everywhere.enable('app_v1.tokens', 'app.tokens', id_column => 'jti');
+BEGIN;
+DROP TABLE app.tokens;
+ROLLBACK;
+SELECT user_table, token_table FROM logout_everywhere.settings;
+-- a user who may drop the token table but does not own the user table: the
+-- configuration still goes (the event trigger acts as the settings' owner)
+CREATE ROLE regress_le_ddl_dropper;
+ALTER TABLE app.tokens OWNER TO regress_le_ddl_dropper;
+GRANT USAGE ON SCHEMA app TO regress_le_ddl_dropper;
+SET ROLE regress_le_ddl_dropper;
+DROP TABLE app.tokens;
+RESET ROLE;
+SELECT count(*) AS settings_rows FROM logout_everywhere.settings;
+
+\c :regress_home
+DROP DATABASE regress_le_ddl WITH (FORCE);
+DROP ROLE regress_le_ddl_dropper;

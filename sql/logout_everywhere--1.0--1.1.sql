@@ -1,0 +1,46 @@
+-- logout_everywhere 1.0 -> 1.1 (ALTER EXTENSION logout_everywhere UPDATE TO '1.1')
+\echo Use "ALTER EXTENSION logout_everywhere UPDATE TO '1.1'" to load this file. \quit
+
+-- Rows that 1.0 left behind for user or token tables dropped since: their
+-- regclass would dump as a bare OID.
+DELETE FROM @extschema@.settings s
+ WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) s.user_table::pg_catalog.oid)
+    OR NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) s.token_table::pg_catalog.oid);
+
+CREATE FUNCTION @extschema@.forget_dropped_objects() RETURNS event_trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'forget_dropped_objects';
+REVOKE ALL ON FUNCTION @extschema@.forget_dropped_objects() FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.forget_dropped_objects() IS
+  'Event trigger (sql_drop): a dropped user or token table or id column disables its user table; a dropped password column or trigger sets apply_on_password_change to false.';
+CREATE EVENT TRIGGER logout_everywhere_forget_dropped ON sql_drop
+    EXECUTE FUNCTION @extschema@.forget_dropped_objects();
+
+CREATE FUNCTION @extschema@.log_out_everywhere(
+    user_id          pg_catalog.text,
+    include_purposes pg_catalog.text[]   DEFAULT NULL,
+    exclude_purposes pg_catalog.text[]   DEFAULT NULL,
+    except_jti       pg_catalog.text     DEFAULT NULL,
+    user_table       pg_catalog.regclass DEFAULT NULL)
+RETURNS pg_catalog.int8
+LANGUAGE c VOLATILE CALLED ON NULL INPUT
+AS 'MODULE_PATHNAME', 'log_out_everywhere';
+REVOKE ALL ON FUNCTION @extschema@.log_out_everywhere(pg_catalog.text, pg_catalog.text[], pg_catalog.text[], pg_catalog.text, pg_catalog.regclass) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.log_out_everywhere(pg_catalog.text, pg_catalog.text[], pg_catalog.text[], pg_catalog.text, pg_catalog.regclass) IS
+  'log_out_everywhere for an id given as text: a quoted literal or an untyped bound parameter ($1 from a driver, PREPARE), converted to the id column''s type.';
+COMMENT ON FUNCTION @extschema@.log_out_everywhere("any", pg_catalog.text[], pg_catalog.text[], pg_catalog.text, pg_catalog.regclass) IS
+  'Revoke every live token of one user (purpose becomes ''revocation''), except purposes excluded, purposes not included and except_jti; NULL purposes mean the configured ones. Returns how many tokens it revoked. Raises P0002 and revokes nothing when no row of the user table that the caller can see has that id. This version takes a typed id.';
+
+CREATE FUNCTION @extschema@.subject_for(
+    user_id    pg_catalog.text,
+    user_table pg_catalog.regclass DEFAULT NULL)
+RETURNS pg_catalog.text
+LANGUAGE c STABLE CALLED ON NULL INPUT
+AS 'MODULE_PATHNAME', 'subject_for';
+REVOKE ALL ON FUNCTION @extschema@.subject_for(pg_catalog.text, pg_catalog.regclass) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.subject_for(pg_catalog.text, pg_catalog.regclass) IS
+  'subject_for for an id given as text: a quoted literal or an untyped bound parameter, converted to the id column''s type.';
+COMMENT ON FUNCTION @extschema@.subject_for("any", pg_catalog.regclass) IS
+  'The token subject of a user id: subject_name || ''?id='' || the id form-encoded (application/x-www-form-urlencoded), as AshAuthentication writes it; the id as stored in the row that has it, else as the id type writes it. This version takes a typed id.';
+
+COMMENT ON FUNCTION @extschema@.enable(pg_catalog.regclass, pg_catalog.regclass, pg_catalog.name, pg_catalog.name, pg_catalog.text, pg_catalog.text[], pg_catalog.text[], pg_catalog.bool, pg_catalog.name, pg_catalog.name) IS
+  'Enable log-out-everywhere for a user table: validate the tables, record the settings, ensure an index on tokens(subject), guard token writes (on the token table and its inheritance children), create the action <schema>.<action_name>(<argument_name> <user row>) and, with apply_on_password_change, the password trigger. Calling it again replaces. Caller must own the user table and the token table.';
