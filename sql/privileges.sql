@@ -227,6 +227,10 @@ SELECT jti, purpose FROM own_tokens;
 -- it cannot put an index or a trigger on a token table it does not own,
 -- and says so before it announces any index
 SELECT logout_everywhere.enable('own_users', 'locked_tokens', subject_name => 'own');
+-- nor register somebody else's token table that has its index and guard
+-- already: enable() needs to own the token table as well (42501)
+SELECT logout_everywhere.enable('own_users', 'tokens', subject_name => 'own');
+\echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 SELECT user_table, token_table FROM logout_everywhere.settings ORDER BY user_table::text;
 SET ROLE regress_le_priv_owner;
@@ -234,6 +238,54 @@ SELECT logout_everywhere.disable('own_users');
 RESET ROLE;
 SELECT user_table, subject_name, apply_on_password_change FROM logout_everywhere.settings ORDER BY user_table::text;
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'users'::regclass AND NOT tgisinternal ORDER BY 1;
+
+--
+-- A role without USAGE on the tables' schema gets what SQL would give it,
+-- 42501, even when this backend's plans were made by a role that has it
+-- (SET ROLE, as a pool or PostgREST does): the cached plans do not skip the
+-- check that parsing makes.
+--
+CREATE SCHEMA hidden;
+CREATE TABLE hidden.users (id integer PRIMARY KEY, hashed_password text);
+CREATE TABLE hidden.tokens (jti text PRIMARY KEY, subject text NOT NULL,
+                            expires_at timestamp NOT NULL, purpose text NOT NULL);
+INSERT INTO hidden.users VALUES (1, 'x');
+INSERT INTO hidden.tokens VALUES ('h1', 'hidden?id=1', (now() AT TIME ZONE 'utc') + interval '1 day', 'user');
+SET client_min_messages = warning;
+SELECT logout_everywhere.enable('hidden.users', 'hidden.tokens', subject_name => 'hidden');
+RESET client_min_messages;
+GRANT SELECT, UPDATE ON hidden.users, hidden.tokens TO regress_le_priv_app;
+SELECT 'hidden.users'::regclass::oid AS hidden_users, 'hidden.tokens'::regclass::oid AS hidden_tokens \gset
+-- the superuser fills this backend's caches
+SELECT logout_everywhere.token_valid('h1', 'user', :hidden_tokens);
+SELECT logout_everywhere.log_out_everywhere(2, user_table => :hidden_users);
+SELECT logout_everywhere.is_revoked('h1', :hidden_tokens),
+       logout_everywhere.subject_for(1, user_table => :hidden_users),
+       logout_everywhere.revoke_subject('nobody', user_table => :hidden_users),
+       logout_everywhere.expunge_expired(:hidden_tokens);
+SET ROLE regress_le_priv_app;
+SELECT count(*) FROM hidden.tokens;
+\echo :LAST_ERROR_SQLSTATE
+SELECT logout_everywhere.token_valid('h1', 'user', :hidden_tokens);
+\echo :LAST_ERROR_SQLSTATE
+SELECT logout_everywhere.is_revoked('h1', :hidden_tokens);
+\echo :LAST_ERROR_SQLSTATE
+SELECT logout_everywhere.log_out_everywhere(1, user_table => :hidden_users);
+\echo :LAST_ERROR_SQLSTATE
+SELECT logout_everywhere.log_out_everywhere(2, user_table => :hidden_users);
+\echo :LAST_ERROR_SQLSTATE
+SELECT logout_everywhere.subject_for(1, user_table => :hidden_users);
+\echo :LAST_ERROR_SQLSTATE
+SELECT logout_everywhere.revoke_subject('hidden?id=1', user_table => :hidden_users);
+\echo :LAST_ERROR_SQLSTATE
+SELECT logout_everywhere.expunge_expired(:hidden_tokens);
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+GRANT USAGE ON SCHEMA hidden TO regress_le_priv_app;
+SET ROLE regress_le_priv_app;
+SELECT logout_everywhere.log_out_everywhere(1, user_table => :hidden_users);
+RESET ROLE;
+SELECT jti, purpose FROM hidden.tokens;
 
 \c :regress_home
 DROP DATABASE regress_le_privileges WITH (FORCE);

@@ -34,6 +34,7 @@ TokenIsValid(Oid token_table, text *jti, text *purpose)
 	Datum		values[2] = {PointerGetDatum(jti), PointerGetDatum(purpose)};
 	bool		valid;
 
+	RequireSchemaUsage(token_table);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	valid = RowExists(ValidPlan(table), values);
@@ -69,6 +70,7 @@ is_revoked(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	jti = PointerGetDatum(PG_GETARG_TEXT_PP(0));
 	table = GetTokenTable(ResolveTokenTable(PG_ARGISNULL(1) ? InvalidOid : PG_GETARG_OID(1)));
+	RequireSchemaUsage(table->relid);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -103,6 +105,7 @@ ExpungeBatches(Oid token_table, Datum batch_size, bool commit_each_batch)
 	uint64		deleted = 0;
 	uint64		batch;
 
+	RequireSchemaUsage(token_table);
 	if (SPI_connect_ext(commit_each_batch ? SPI_OPT_NONATOMIC : 0) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	do

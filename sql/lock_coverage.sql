@@ -1,0 +1,194 @@
+--
+-- lock_coverage: every way a token is written takes the guard's lock, on a
+-- tag that the log-out's lock meets (database and subject, whatever table
+-- the row lands in); every path escalates before it can exhaust the lock
+-- table. Each case runs in a transaction and shows the locks it holds.
+--
+\set SHOW_CONTEXT never
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS regress_le_lock_coverage;
+RESET client_min_messages;
+CREATE DATABASE regress_le_lock_coverage;
+SELECT current_database() AS regress_home \gset
+\c regress_le_lock_coverage
+\set VERBOSITY terse
+CREATE EXTENSION logout_everywhere;
+
+-- The extension's locks held by this backend: field4 0x4C45 (subject) and
+-- 0x4C46 (database); classid is the subject's hash, the same for every table.
+CREATE VIEW held AS
+  SELECT CASE objsubid WHEN 19525 THEN 'subject' ELSE 'database' END AS lock,
+         mode, count(*) AS locks, count(DISTINCT classid) AS subjects
+    FROM pg_locks
+   WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND objsubid IN (19525, 19526)
+   GROUP BY 1, 2 ORDER BY 1, 2;
+
+CREATE TABLE users (id integer PRIMARY KEY, hashed_password text);
+INSERT INTO users SELECT i, 'h' FROM generate_series(1, 13000) i;
+-- a token table partitioned by subject, with a partition that is itself
+-- partitioned, and an inheritance token table for a second user table
+CREATE TABLE tokens (
+  jti        text NOT NULL,
+  subject    text NOT NULL,
+  expires_at timestamp(0) NOT NULL,
+  purpose    text NOT NULL,
+  updated_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
+  PRIMARY KEY (jti, subject)) PARTITION BY LIST (subject);
+CREATE TABLE tokens_1 PARTITION OF tokens FOR VALUES IN ('user?id=1');
+CREATE TABLE tokens_2 PARTITION OF tokens FOR VALUES IN ('user?id=2') PARTITION BY LIST (subject);
+CREATE TABLE tokens_2_all PARTITION OF tokens_2 DEFAULT;
+CREATE TABLE tokens_rest PARTITION OF tokens DEFAULT;
+SELECT logout_everywhere.enable('users', 'tokens', apply_on_password_change => true);
+SELECT tgrelid::regclass AS guarded FROM pg_trigger
+ WHERE tgname = 'logout_everywhere_token_guard' ORDER BY 1::regclass::text;
+CREATE VIEW live AS
+  SELECT tableoid::regclass AS stored_in, jti, subject, purpose FROM tokens
+   WHERE purpose <> 'revocation' ORDER BY jti;
+\set later '(now() AT TIME ZONE ''utc'') + interval ''1 day'''
+
+-- INSERT through the parent, and straight into a leaf
+BEGIN;
+INSERT INTO tokens VALUES ('a1', 'user?id=1', :later, 'user');
+SELECT * FROM held;
+ROLLBACK;
+BEGIN;
+INSERT INTO tokens_2_all VALUES ('a2', 'user?id=2', :later, 'user');
+SELECT * FROM held;
+ROLLBACK;
+-- COPY
+BEGIN;
+COPY tokens (jti, subject, expires_at, purpose) FROM STDIN;
+c1	user?id=1	2999-01-01 00:00:00	user
+c2	user?id=2	2999-01-01 00:00:00	user
+\.
+SELECT * FROM held;
+ROLLBACK;
+-- an upsert whose conflict turns a revocation back into a live token (the
+-- UPDATE path), and a MERGE that does both
+INSERT INTO tokens VALUES ('u1', 'user?id=3', :later, 'revocation');
+BEGIN;
+SELECT * FROM held;
+INSERT INTO tokens VALUES ('u1', 'user?id=3', :later, 'user')
+  ON CONFLICT (jti, subject) DO UPDATE SET purpose = excluded.purpose;
+SELECT * FROM held;
+ROLLBACK;
+BEGIN;
+MERGE INTO tokens t USING (VALUES ('u1', 'user?id=3'), ('m2', 'user?id=4')) AS v(jti, subject)
+  ON t.jti = v.jti AND t.subject = v.subject
+  WHEN MATCHED THEN UPDATE SET purpose = 'user'
+  WHEN NOT MATCHED THEN INSERT VALUES (v.jti, v.subject, (now() AT TIME ZONE 'utc') + interval '1 day', 'user');
+SELECT * FROM held;
+ROLLBACK;
+-- a cross-partition UPDATE (the row moves from tokens_rest to tokens_1)
+BEGIN;
+UPDATE tokens SET subject = 'user?id=1', purpose = 'user' WHERE jti = 'u1';
+SELECT * FROM held;
+ROLLBACK;
+-- a revocation takes no lock; a write of a revoked row neither
+BEGIN;
+UPDATE tokens SET updated_at = now() WHERE jti = 'u1';
+INSERT INTO tokens VALUES ('r1', 'user?id=5', :later, 'revocation');
+SELECT * FROM held;
+ROLLBACK;
+-- a partition attached later gets the guard (a clone of the parent's)
+CREATE TABLE tokens_9 (LIKE tokens INCLUDING DEFAULTS);
+ALTER TABLE tokens ATTACH PARTITION tokens_9 FOR VALUES IN ('user?id=9');
+BEGIN;
+INSERT INTO tokens_9 VALUES ('p9', 'user?id=9', :later, 'user');
+SELECT * FROM held;
+ROLLBACK;
+-- the log-out: exclusive on the subject, then the database lock
+BEGIN;
+SELECT logout_everywhere.log_out_everywhere(1);
+SELECT * FROM held;
+ROLLBACK;
+
+-- An application trigger that fires after the guard (its name sorts after
+-- it) may change the subject: writes then take the database-wide lock, which
+-- any log-out meets whatever subject is stored.
+CREATE FUNCTION set_subject() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.subject := 'user?id=' || split_part(NEW.jti, '-', 1); RETURN NEW; END $$;
+CREATE TRIGGER zz_set_subject BEFORE INSERT ON tokens_rest
+  FOR EACH ROW EXECUTE FUNCTION set_subject();
+BEGIN;
+INSERT INTO tokens_rest VALUES ('7-x', 'placeholder', :later, 'user');
+SELECT * FROM held;
+ROLLBACK;
+-- one that sorts before the guard changes the row before the guard sees it
+DROP TRIGGER zz_set_subject ON tokens_rest;
+CREATE TRIGGER aa_set_subject BEFORE INSERT ON tokens_rest
+  FOR EACH ROW EXECUTE FUNCTION set_subject();
+BEGIN;
+INSERT INTO tokens_rest VALUES ('7-x', 'placeholder', :later, 'user');
+SELECT * FROM held;
+SELECT stored_in, jti, subject FROM live;
+ROLLBACK;
+DROP TRIGGER aa_set_subject ON tokens_rest;
+
+-- Escalation. More than 64 subjects written in one transaction: the
+-- database-wide SHARE lock, and no more subject locks.
+BEGIN;
+INSERT INTO tokens SELECT 'e' || i, 'user?id=' || i, :later, 'user' FROM generate_series(1, 200) i;
+SELECT * FROM held;
+ROLLBACK;
+-- The generated action over many users (one log-out per row): it escalates
+-- to the database-wide EXCLUSIVE lock instead of exhausting the lock table.
+INSERT INTO tokens SELECT 'x' || i, 'user?id=' || i, :later, 'user' FROM generate_series(1, 13000) i;
+BEGIN;
+SELECT sum(log_out_everywhere(u)) AS revoked FROM users u;
+SELECT * FROM held;
+COMMIT;
+SELECT count(*) AS live_tokens FROM live;
+-- a loop of single-user password changes in one transaction, likewise
+INSERT INTO tokens SELECT 'y' || i, 'user?id=' || i, :later, 'user' FROM generate_series(1, 100) i;
+BEGIN;
+DO $$ BEGIN FOR i IN 1 .. 100 LOOP UPDATE users SET hashed_password = 'new' WHERE id = i; END LOOP; END $$;
+SELECT * FROM held;
+COMMIT;
+SELECT count(*) AS live_tokens FROM live;
+
+-- A transaction that stored a token and then logs the same user out takes
+-- the exclusive lock beside its share lock (nobody else holds the subject, so
+-- nothing waits; specs/concurrency_upgrade.spec has two such transactions).
+BEGIN;
+INSERT INTO tokens VALUES ('s1', 'user?id=1', :later, 'user');
+SELECT logout_everywhere.log_out_everywhere(1, except_jti => 's1');
+SELECT * FROM held;
+SELECT stored_in, jti FROM live;
+ROLLBACK;
+
+-- A savepoint rolled back keeps the transaction's locks (they are the
+-- transaction's, not the savepoint's).
+BEGIN;
+SAVEPOINT s;
+INSERT INTO tokens VALUES ('v1', 'user?id=1', :later, 'user');
+ROLLBACK TO SAVEPOINT s;
+SELECT * FROM held;
+ROLLBACK;
+
+-- An inheritance token table: the guard goes on each child, and a child
+-- made after enable() makes a log-out refuse until enable() runs again.
+CREATE TABLE staff (id integer PRIMARY KEY);
+INSERT INTO staff VALUES (1);
+CREATE TABLE staff_tokens (jti text PRIMARY KEY, subject text NOT NULL,
+  expires_at timestamp(0) NOT NULL, purpose text NOT NULL);
+CREATE TABLE staff_tokens_old () INHERITS (staff_tokens);
+SELECT logout_everywhere.enable('staff', 'staff_tokens', subject_name => 'staff');
+BEGIN;
+INSERT INTO staff_tokens_old VALUES ('o1', 'staff?id=1', :later, 'user');
+SELECT * FROM held;
+ROLLBACK;
+CREATE TABLE staff_tokens_new () INHERITS (staff_tokens);
+SELECT logout_everywhere.log_out_everywhere(1, user_table => 'staff');
+\echo :LAST_ERROR_SQLSTATE
+SELECT logout_everywhere.enable('staff', 'staff_tokens', subject_name => 'staff');
+SELECT logout_everywhere.log_out_everywhere(1, user_table => 'staff');
+-- a disabled guard counts as none
+ALTER TABLE staff_tokens_old DISABLE TRIGGER logout_everywhere_token_guard;
+SELECT logout_everywhere.log_out_everywhere(1, user_table => 'staff');
+\echo :LAST_ERROR_SQLSTATE
+SELECT logout_everywhere.disable('staff');
+SELECT count(*) AS guards_left FROM pg_trigger WHERE tgrelid::regclass::text LIKE 'staff_tokens%';
+
+\c :regress_home
+DROP DATABASE regress_le_lock_coverage WITH (FORCE);
