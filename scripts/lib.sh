@@ -48,18 +48,25 @@ le_apt() {
 #   nodejs / npm                     script tests that act as an application client
 #   make, gcc, libc6-dev             the compiler PGXS uses (pg_config's CC), not always there
 #   libclang-rt-14-dev               the sanitizer runtime, for the ASan/UBSan test build
+#   python3-psycopg python3-psycopg2 ruby-pg libdbd-pg-perl libpostgresql-jdbc-java
+#   default-jdk-headless (for javac, unless one is there)
+#                                    the driver matrix, t/drivers.sh (its npm packages:
+#                                    npm ci from examples/drivers/node/package-lock.json)
 # "le_deps" is for the tests (everything); "le_deps build" only what the build
 # and the demo need (no pg_cron, no Node.js).
 le_deps() {
     command -v dpkg-query >/dev/null 2>&1 || le_die "not a Debian system (no dpkg-query); install the packages by hand (see README, Installation)"
     local missing=() p pkgs
     pkgs=("postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" clang make gcc libc6-dev)
-    [ "${1:-}" = build ] || pkgs+=("postgresql-$PG_MAJOR-cron" libclang-rt-14-dev valgrind)
+    [ "${1:-}" = build ] || pkgs+=("postgresql-$PG_MAJOR-cron" libclang-rt-14-dev valgrind
+                                   python3-psycopg python3-psycopg2 ruby-pg libdbd-pg-perl
+                                   libpostgresql-jdbc-java)
     for p in "${pkgs[@]}"; do
         le_have_pkg "$p" || missing+=("$p")
     done
     if [ "${1:-}" != build ]; then
         command -v node >/dev/null 2>&1 || missing+=(nodejs)
+        command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
     fi
     if [ ${#missing[@]} -gt 0 ]; then
         le_say "installing missing packages: ${missing[*]} (apt-get)"
