@@ -247,9 +247,16 @@ LoadSettings(void)
 	settings_valid = (generation == settings_generation);
 }
 
+/*
+ * Take in what other backends committed (an enable() or disable()) before
+ * answering: cheap when nothing arrived, and the first call of a statement
+ * then acts on the settings in force, not on what the last lock it took
+ * happened to let in.
+ */
 static void
 EnsureSettingsLoaded(void)
 {
+	AcceptInvalidationMessages();
 	if (!settings_valid)
 		LoadSettings();
 }
