@@ -138,9 +138,12 @@ ExpungeBatches(Oid token_table, Datum batch_size, bool commit_each_batch)
 Datum
 expunge_expired(PG_FUNCTION_ARGS)
 {
-	Datum		batch_size = BatchSizeArgument(fcinfo, 1);
-	Oid			token_table = ResolveTokenTable(PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0));
+	Datum		batch_size;
+	Oid			token_table;
 
+	RequireWritable("expunge_expired()");
+	batch_size = BatchSizeArgument(fcinfo, 1);
+	token_table = ResolveTokenTable(PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0));
 	PG_RETURN_INT64((int64) ExpungeBatches(token_table, batch_size, false));
 }
 
@@ -154,15 +157,19 @@ expunge_expired(PG_FUNCTION_ARGS)
 Datum
 expunge_expired_committing(PG_FUNCTION_ARGS)
 {
-	Datum		batch_size = BatchSizeArgument(fcinfo, 1);
-	Oid			token_table = ResolveTokenTable(PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0));
+	Datum		batch_size;
+	Oid			token_table;
 	bool		nonatomic = fcinfo->context != NULL && IsA(fcinfo->context, CallContext) &&
 		!castNode(CallContext, fcinfo->context)->atomic;
-	uint64		deleted = ExpungeBatches(token_table, batch_size, nonatomic);
+	uint64		deleted;
 	TupleDesc	result_desc;
 	Datum		result[1];
 	bool		result_null[1] = {false};
 
+	RequireWritable("expunge_expired_committing()");
+	batch_size = BatchSizeArgument(fcinfo, 1);
+	token_table = ResolveTokenTable(PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0));
+	deleted = ExpungeBatches(token_table, batch_size, nonatomic);
 	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "expunge_expired_committing must have an INOUT parameter");
 	result[0] = Int64GetDatum((int64) deleted);

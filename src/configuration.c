@@ -579,6 +579,7 @@ enable(PG_FUNCTION_ARGS)
 	bool		needs_index;
 	int			guc_level;
 
+	RequireWritable("logout_everywhere.enable()");
 	ReadEnableArguments(fcinfo, &args);
 
 	/* Check everything first: a failure leaves no trace. */
@@ -651,6 +652,7 @@ disable(PG_FUNCTION_ARGS)
 	Oid			token_table;
 	int			guc_level;
 
+	RequireWritable("logout_everywhere.disable()");
 	RequireArgument(fcinfo, 0, "user_table");
 	user_table = PG_GETARG_OID(0);
 	RequireOwner(user_table);

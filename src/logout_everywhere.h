@@ -81,8 +81,8 @@ typedef struct TokenTable
 	bool		subject_restatable; /* see RevokeStatement */
 	bool		guarded;		/* its own token guard is there and enabled */
 	bool		has_children;	/* partitioned, or with inheritance children */
-	SPIPlanPtr	revoke_plan;	/* the UPDATE restating subject */
-	SPIPlanPtr	revoke_plain_plan;	/* the UPDATE of purpose and updated_at only */
+	/* the revoking UPDATE: [restating subject][RETURNING subject, to NOTIFY] */
+	SPIPlanPtr	revoke_plans[2][2];
 	SPIPlanPtr	valid_plan;
 	SPIPlanPtr	revoked_plan;
 	SPIPlanPtr	expunge_plan;
@@ -100,6 +100,10 @@ RequireArgument(FunctionCallInfo fcinfo, int argno, const char *name)
 
 /* module.c */
 extern char *current_jti_setting;
+extern bool synchronous_revocation_setting;
+extern char *notify_channel_setting;
+extern void NoteRevocation(void);
+extern void RequireWritable(const char *function);
 
 /* cache.c */
 extern MemoryContext LogoutEverywhereCacheContext(void);
@@ -129,8 +133,8 @@ extern TokenTable *GetTokenTable(Oid relid);
 extern bool HasTokenGuard(Relation rel);
 extern void RequireTokenGuards(TokenTable *table);
 extern void ValidateTokenTable(Relation rel);
-extern char *RevokeStatement(TokenTable *table, bool restate_subject);
-extern SPIPlanPtr RevokePlan(TokenTable *table);
+extern char *RevokeStatement(TokenTable *table, bool restate_subject, bool returning);
+extern SPIPlanPtr RevokePlan(TokenTable *table, bool returning);
 extern SPIPlanPtr ValidPlan(TokenTable *table);
 extern SPIPlanPtr RevokedPlan(TokenTable *table);
 extern SPIPlanPtr ExpungePlan(TokenTable *table);

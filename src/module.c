@@ -7,6 +7,7 @@
 #include "logout_everywhere.h"
 
 #include "access/xact.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 PG_MODULE_MAGIC;
@@ -15,6 +16,62 @@ void		_PG_init(void);
 
 /* logout_everywhere.current_jti: the token the password trigger spares. */
 char	   *current_jti_setting = NULL;
+
+/* logout_everywhere.synchronous_revocation: see PreCommit below. */
+bool		synchronous_revocation_setting = true;
+
+/* logout_everywhere.notify_channel: NOTIFY this channel per revoked subject. */
+char	   *notify_channel_setting = NULL;
+
+/* This transaction revoked at least one token. */
+static bool revoked_in_transaction = false;
+
+void
+NoteRevocation(void)
+{
+	revoked_in_transaction = true;
+}
+
+/*
+ * 25006 on a hot standby: a log-out, an expunge or a configuration change
+ * writes. The checks (token_valid, is_revoked, require_valid_jwt) only read
+ * and work there.
+ */
+void
+RequireWritable(const char *function)
+{
+	PreventCommandDuringRecovery(function);
+}
+
+/*
+ * A transaction that revoked a token commits with synchronous_commit raised
+ * to remote_apply, so that once its COMMIT returns every synchronous standby
+ * refuses the token too. Raised at the last moment before the commit record,
+ * as SET LOCAL, so that no function's SET clause can undo it first, and never
+ * lowered. Without synchronous standbys remote_apply waits for nothing.
+ */
+static void
+PreCommit(void)
+{
+	if (!revoked_in_transaction || !synchronous_revocation_setting ||
+		synchronous_commit >= SYNCHRONOUS_COMMIT_REMOTE_APPLY)
+		return;
+	(void) set_config_option("synchronous_commit", "remote_apply",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+							 true, 0, false);
+}
+
+/* A channel name must be one NOTIFY takes (shorter than NAMEDATALEN). */
+static bool
+CheckNotifyChannel(char **newval, void **extra, GucSource source)
+{
+	if (*newval != NULL && strlen(*newval) >= NAMEDATALEN)
+	{
+		GUC_check_errdetail("A channel name must be shorter than %d bytes.", NAMEDATALEN);
+		return false;
+	}
+	return true;
+}
 
 /*
  * End of a transaction: its locks are gone, and nothing uses what the
@@ -26,6 +83,9 @@ TransactionCallback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
+		case XACT_EVENT_PRE_COMMIT:
+			PreCommit();
+			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_COMMIT:
@@ -33,6 +93,7 @@ TransactionCallback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			ResetConcurrencyState();
 			FreeRetiredCaches();
+			revoked_in_transaction = false;
 			break;
 		default:
 			break;
@@ -50,6 +111,22 @@ _PG_init(void)
 							   PGC_USERSET,
 							   0,
 							   NULL, NULL, NULL);
+	DefineCustomBoolVariable("logout_everywhere.synchronous_revocation",
+							 "Commit a transaction that revoked tokens with synchronous_commit = remote_apply.",
+							 "Once its COMMIT returns, every synchronous standby refuses the revoked tokens. Never lowers synchronous_commit.",
+							 &synchronous_revocation_setting,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomStringVariable("logout_everywhere.notify_channel",
+							   "Channel to NOTIFY, with the subject as payload, for each subject whose tokens a committed transaction revoked.",
+							   "Empty (the default): no notification.",
+							   &notify_channel_setting,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   CheckNotifyChannel, NULL, NULL);
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("logout_everywhere");
 #else

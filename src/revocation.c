@@ -7,11 +7,15 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/async.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
 #include "form_encoding.h"
+
+/* The longest NOTIFY payload, as commands/async.c defines it (privately). */
+#define NOTIFY_PAYLOAD_LIMIT (BLCKSZ - NAMEDATALEN - 128)
 
 PG_FUNCTION_INFO_V1(log_out_everywhere);
 PG_FUNCTION_INFO_V1(revoke_subject);
@@ -95,6 +99,7 @@ RevokeSubjects(UserTableSettings *settings, Datum *subjects, int count,
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	Snapshot	snapshot = InvalidSnapshot;
 	Snapshot	crosscheck = InvalidSnapshot;
+	bool		notify;
 	int			rc;
 
 	if (include_purposes == NULL)
@@ -106,7 +111,8 @@ RevokeSubjects(UserTableSettings *settings, Datum *subjects, int count,
 	RequireTokenGuards(table);
 	LockSubjectsForRevocation(subjects, count);
 
-	plan = RevokePlan(table);
+	notify = notify_channel_setting != NULL && notify_channel_setting[0] != '\0';
+	plan = RevokePlan(table, notify);
 	values[0] = PointerGetDatum(construct_array(subjects, count, TEXTOID,
 												-1, false, TYPALIGN_INT));
 	values[1] = PointerGetDatum(include_purposes);
@@ -135,8 +141,24 @@ RevokeSubjects(UserTableSettings *settings, Datum *subjects, int count,
 	}
 	rc = SPI_execute_snapshot(plan, values, nulls, snapshot, crosscheck,
 							  false, true, 0);
-	if (rc != SPI_OK_UPDATE)
+	if (rc != (notify ? SPI_OK_UPDATE_RETURNING : SPI_OK_UPDATE))
 		elog(ERROR, "revoking tokens failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed > 0)
+		NoteRevocation();
+
+	/*
+	 * One NOTIFY per subject: PostgreSQL folds a transaction's identical
+	 * notifications into one, sends them at commit, and drops those of a
+	 * rolled-back (sub)transaction.
+	 */
+	for (uint64 i = 0; notify && i < SPI_processed; i++)
+	{
+		char	   *subject = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+		/* Too long for a payload: an empty one, "drop every cached check". */
+		Async_Notify(notify_channel_setting,
+					 strlen(subject) < NOTIFY_PAYLOAD_LIMIT ? subject : "");
+	}
 	return SPI_processed;
 }
 
@@ -178,6 +200,7 @@ log_out_everywhere(PG_FUNCTION_ARGS)
 	int			count;
 	uint64		revoked;
 
+	RequireWritable("log_out_everywhere()");
 	RequireArgument(fcinfo, 0, "user_id");
 	include_purposes = PurposesArgument(fcinfo, 1, "include_purposes");
 	exclude_purposes = PurposesArgument(fcinfo, 2, "exclude_purposes");
@@ -219,6 +242,7 @@ revoke_subject(PG_FUNCTION_ARGS)
 	Datum		subject;
 	uint64		revoked;
 
+	RequireWritable("revoke_subject()");
 	RequireArgument(fcinfo, 0, "subject");
 	subject = PointerGetDatum(PG_GETARG_TEXT_PP(0));
 	include_purposes = PurposesArgument(fcinfo, 1, "include_purposes");

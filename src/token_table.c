@@ -260,13 +260,16 @@ DescribeTokenTable(TokenTable *table)
 static void
 ForgetPlans(TokenTable *table)
 {
-	RetirePlan(table->revoke_plan);
-	RetirePlan(table->revoke_plain_plan);
+	for (int restate = 0; restate < 2; restate++)
+		for (int returning = 0; returning < 2; returning++)
+		{
+			RetirePlan(table->revoke_plans[restate][returning]);
+			table->revoke_plans[restate][returning] = NULL;
+		}
 	RetirePlan(table->valid_plan);
 	RetirePlan(table->revoked_plan);
 	RetirePlan(table->expunge_plan);
-	table->revoke_plan = table->revoke_plain_plan = table->valid_plan = NULL;
-	table->revoked_plan = table->expunge_plan = NULL;
+	table->valid_plan = table->revoked_plan = table->expunge_plan = NULL;
 }
 
 /*
@@ -348,7 +351,7 @@ TokenTableInit(void)
  * known dead still run.
  */
 char *
-RevokeStatement(TokenTable *table, bool restate_subject)
+RevokeStatement(TokenTable *table, bool restate_subject, bool returning)
 {
 	char	   *set_updated_at = "";
 
@@ -360,19 +363,21 @@ RevokeStatement(TokenTable *table, bool restate_subject)
 					" AND purpose OPERATOR(pg_catalog.<>) '" REVOCATION_PURPOSE "'"
 					" AND ($2 IS NULL OR purpose OPERATOR(pg_catalog.=) ANY ($2))"
 					" AND ($3 IS NULL OR NOT (purpose OPERATOR(pg_catalog.=) ANY ($3)))"
-					" AND ($4 IS NULL OR jti OPERATOR(pg_catalog.<>) $4)",
+					" AND ($4 IS NULL OR jti OPERATOR(pg_catalog.<>) $4)%s",
 					table->qualified_name, set_updated_at,
 					restate_subject ? ", subject = subject" : "",
-					NowExpression(table->expires_type));
+					NowExpression(table->expires_type),
+					returning ? " RETURNING subject" : "");
 }
 
 /*
  * The revoking UPDATE for this caller: restating subject where that changes
  * nothing anyone sees and the caller may update subject (a role granted
- * UPDATE on purpose and updated_at only gets the plain statement).
+ * UPDATE on purpose and updated_at only gets the plain statement); with
+ * returning, it returns the subject of each row it revoked.
  */
 SPIPlanPtr
-RevokePlan(TokenTable *table)
+RevokePlan(TokenTable *table, bool returning)
 {
 	Oid			types[4] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID};
 	Oid			role = GetUserId();
@@ -380,10 +385,10 @@ RevokePlan(TokenTable *table)
 		(pg_class_aclcheck(table->relid, role, ACL_UPDATE) == ACLCHECK_OK ||
 		 pg_attribute_aclcheck(table->relid, table->subject_attnum, role,
 							   ACL_UPDATE) == ACLCHECK_OK);
-	SPIPlanPtr *plan = restate ? &table->revoke_plan : &table->revoke_plain_plan;
+	SPIPlanPtr *plan = &table->revoke_plans[restate][returning];
 
 	if (*plan == NULL)
-		*plan = KeepPlan(RevokeStatement(table, restate), 4, types);
+		*plan = KeepPlan(RevokeStatement(table, restate, returning), 4, types);
 	return *plan;
 }
 
