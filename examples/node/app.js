@@ -18,6 +18,10 @@
 //      trigger revokes the phone's and the tablet's.
 //   4. An admin logs alice out everywhere: the action log_out_everywhere(user)
 //      that logout_everywhere.enable() created.
+//   5. The same with token checks cached in the process: the cache LISTENs on
+//      the channel that logout_everywhere.notify_channel names, and drops a
+//      user's cached checks when a revocation of theirs commits. A cache that
+//      does not listen (the negative control) keeps answering "valid".
 //
 // Every request's answer is checked; the process exits 1 on the first
 // mismatch, 0 when the whole flow behaved as expected.
@@ -27,6 +31,7 @@ const crypto = require('node:crypto');
 const { Client, Pool } = require('pg');
 
 const DB = 'le_node_example';
+const CHANNEL = 'token_revocations';
 const APP_ROLE = 'le_node_example_app';
 const SECRET = crypto.randomBytes(32); // the JWT signing key
 const TOKEN_LIFETIME_S = 7 * 24 * 3600; // Ash's default: 7 days
@@ -129,15 +134,66 @@ async function setUp(appPassword) {
       TO ${APP_ROLE};
     GRANT SELECT, INSERT, UPDATE ON users TO ${APP_ROLE};
     GRANT SELECT, INSERT, UPDATE ON tokens TO ${APP_ROLE};
+
+    -- Every revocation the application's sessions commit (log-outs and the
+    -- password trigger) sends NOTIFY ${CHANNEL} with the user's subject.
+    ALTER ROLE ${APP_ROLE} IN DATABASE ${DB} SET logout_everywhere.notify_channel = '${CHANNEL}';
   `);
   await db.end();
 }
 
 // ------------------------------------------------------ the application
 
+// Token checks cached in the process: jti -> subject of every token found
+// valid. A NOTIFY on the revocation channel carries the subject whose
+// tokens were revoked (an empty payload: drop everything).
+class TokenCheckCache {
+  constructor() {
+    this.valid = new Map();
+    this.bySubject = new Map();
+    this.waiters = [];
+  }
+
+  has(jti) {
+    return this.valid.has(jti);
+  }
+
+  remember(jti, subject) {
+    this.valid.set(jti, subject);
+    if (!this.bySubject.has(subject)) this.bySubject.set(subject, new Set());
+    this.bySubject.get(subject).add(jti);
+  }
+
+  forget(subject) {
+    if (subject === '') {
+      this.valid.clear();
+      this.bySubject.clear();
+    } else {
+      for (const jti of this.bySubject.get(subject) || []) this.valid.delete(jti);
+      this.bySubject.delete(subject);
+    }
+    this.waiters = this.waiters.filter((w) => !(w.subject === subject && (w.resolve(), true)));
+  }
+
+  // Listen on a dedicated connection (not a pooled one).
+  async listen(client, channel) {
+    client.on('notification', (msg) => this.forget(msg.payload || ''));
+    await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
+  }
+
+  // For the test: resolves once a revocation of this subject was heard.
+  heard(subject, ms = 5000) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no NOTIFY for ${subject}`)), ms);
+      this.waiters.push({ subject, resolve: () => { clearTimeout(timer); resolve(); } });
+    });
+  }
+}
+
 class App {
-  constructor(pool) {
+  constructor(pool, cache = null) {
     this.pool = pool;
+    this.cache = cache;
   }
 
   async register(email, password) {
@@ -176,8 +232,10 @@ class App {
   async authenticate(token) {
     const claims = verifyJwt(token);
     if (!claims) return null;
+    if (this.cache && this.cache.has(claims.jti)) return claims;
     const { rows: [{ valid }] } = await this.pool.query(
       'SELECT logout_everywhere.token_valid($1, $2) AS valid', [claims.jti, claims.purpose]);
+    if (valid && this.cache) this.cache.remember(claims.jti, claims.sub);
     return valid ? claims : null;
   }
 
@@ -302,6 +360,41 @@ async function main() {
 
     const laptop2 = await app.signIn('alice@example.com', 'battery staple', 'laptop');
     expect('GET /me laptop, signed in after the log-out', (await app.me(laptop2.token)).status, 200);
+
+    console.log('# token checks cached in the process, told of revocations by LISTEN');
+    const listener = new Client({ database: DB, user: APP_ROLE, password: appPassword });
+    await listener.connect();
+    const cache = new TokenCheckCache();
+    await cache.listen(listener, CHANNEL);
+    const stale = new TokenCheckCache(); // the negative control: it never listens
+    const cached = new App(pool, cache);
+    const unlistened = new App(pool, stale);
+    try {
+      const phone3 = await app.signIn('alice@example.com', 'battery staple', 'phone');
+      for (const a of [cached, unlistened]) {
+        expect('GET /me laptop (cached now)', (await a.me(laptop2.token)).status, 200);
+        expect('GET /me phone (cached now)', (await a.me(phone3.token)).status, 200);
+        expect('GET /me bob (cached now)', (await a.me(bob.token)).status, 200);
+      }
+      expect('three checks cached', cache.valid.size, 3);
+      const alice = laptop2.token && verifyJwt(laptop2.token).sub;
+      let heard = cache.heard(alice);
+      expect('POST /password from the laptop', await app.changePassword(laptop2.token, 'battery staple', 'tr0ub4dor'),
+        { status: 204 });
+      await heard;
+      expect('GET /me phone through the listening cache', (await cached.me(phone3.token)).status, 401);
+      expect('GET /me laptop through the listening cache (spared)', (await cached.me(laptop2.token)).status, 200);
+      expect('GET /me bob through the listening cache (still cached)', cache.has(verifyJwt(bob.token).jti), true);
+      expect('GET /me phone through a cache that does not listen (stale)', (await unlistened.me(phone3.token)).status, 200);
+      heard = cache.heard(alice);
+      expect('POST /admin/users/alice/log_out_everywhere', await app.adminLogOutEverywhere('alice@example.com'),
+        { status: 200, revoked: 1 });
+      await heard;
+      expect('GET /me laptop through the listening cache', (await cached.me(laptop2.token)).status, 401);
+      expect('GET /me bob through the listening cache', (await cached.me(bob.token)).status, 200);
+    } finally {
+      await listener.end();
+    }
 
     console.log(`ok: ${checks} checks, every request answered as expected`);
   } finally {
