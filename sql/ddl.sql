@@ -74,9 +74,11 @@ SELECT count(*) AS actions_left FROM pg_proc WHERE proname = 'log_out_everywhere
    AND pronamespace <> 'logout_everywhere'::regnamespace;
 SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgname LIKE 'logout_everywhere%';
 
--- Columns renamed after enable(): the settings name columns, so a renamed
--- one is an error naming it (enable() again), and a new column that takes
--- the name is the one used.
+-- Columns renamed after enable(). The token table's columns have fixed
+-- names: a renamed one is an error naming it. The user table's id and
+-- password columns are followed to their new names (the action and the
+-- password trigger depend on them), and a look-alike that takes an old name
+-- is not used.
 SELECT logout_everywhere.enable('moved.users_v1', 'moved.tokens_v1');
 INSERT INTO moved.tokens_v1 VALUES ('own-4', 'user?id=1', now() AT TIME ZONE 'utc' + interval '1 day', 'user');
 SELECT logout_everywhere.token_valid('own-4');
@@ -84,9 +86,41 @@ ALTER TABLE moved.tokens_v1 RENAME COLUMN subject TO subject_v1;
 SELECT logout_everywhere.log_out_everywhere(1);
 ALTER TABLE moved.tokens_v1 RENAME COLUMN subject_v1 TO subject;
 ALTER TABLE moved.users_v1 RENAME COLUMN id TO user_id;
+SELECT id_column FROM logout_everywhere.settings;
 SELECT logout_everywhere.log_out_everywhere(1);
+ALTER TABLE moved.users_v1 ADD COLUMN id integer;
+UPDATE moved.users_v1 SET id = 2;
+INSERT INTO moved.users_v1 (user_id, id) VALUES (2, 1);
+INSERT INTO moved.tokens_v1 VALUES ('own-5', 'user?id=2', now() AT TIME ZONE 'utc' + interval '1 day', 'user');
+-- user 2 is the row whose user_id is 2, whatever its column "id" says
+SELECT logout_everywhere.log_out_everywhere(2);
+SELECT jti, purpose FROM moved.tokens_v1 WHERE jti LIKE 'own-%' ORDER BY jti;
+ALTER TABLE moved.users_v1 DROP COLUMN id;
+DELETE FROM moved.users_v1 WHERE user_id = 2;
 ALTER TABLE moved.users_v1 RENAME COLUMN user_id TO id;
+SELECT id_column FROM logout_everywhere.settings;
 SELECT logout_everywhere.log_out_everywhere(1);
+-- the password column, with a look-alike in its old name
+SELECT logout_everywhere.enable('moved.users_v1', 'moved.tokens_v1', apply_on_password_change => true);
+INSERT INTO moved.tokens_v1 VALUES ('own-6', 'user?id=1', now() AT TIME ZONE 'utc' + interval '1 day', 'user');
+ALTER TABLE moved.users_v1 RENAME COLUMN hashed_password TO pw;
+ALTER TABLE moved.users_v1 ADD COLUMN hashed_password text;
+SELECT password_column FROM logout_everywhere.settings;
+UPDATE moved.users_v1 SET hashed_password = 'the look-alike';
+SELECT jti, purpose FROM moved.tokens_v1 WHERE jti = 'own-6';
+UPDATE moved.users_v1 SET pw = 'changed';
+SELECT jti, purpose FROM moved.tokens_v1 WHERE jti = 'own-6';
+ALTER TABLE moved.users_v1 DROP COLUMN hashed_password;
+ALTER TABLE moved.users_v1 RENAME COLUMN pw TO hashed_password;
+SELECT password_column FROM logout_everywhere.settings;
+-- an inheritance child of an enabled user table is refused; one of a token
+-- table gets the guard
+CREATE TABLE moved.users_child () INHERITS (moved.users_v1);
+\echo :LAST_ERROR_SQLSTATE
+CREATE TABLE moved.tokens_child () INHERITS (moved.tokens_v1);
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'moved.tokens_child'::regclass;
+SELECT logout_everywhere.log_out_everywhere(1);
+DROP TABLE moved.tokens_child;
 
 --
 -- DROPs keep the settings describing what exists (the sql_drop event trigger).

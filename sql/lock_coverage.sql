@@ -166,8 +166,9 @@ ROLLBACK TO SAVEPOINT s;
 SELECT * FROM held;
 ROLLBACK;
 
--- An inheritance token table: the guard goes on each child, and a child
--- made after enable() makes a log-out refuse until enable() runs again.
+-- An inheritance token table: the guard goes on each child, also on a child
+-- made after enable() (the ddl_command_end event trigger), and a child whose
+-- guard is disabled makes a log-out refuse until enable() runs again.
 CREATE TABLE staff (id integer PRIMARY KEY);
 INSERT INTO staff VALUES (1);
 CREATE TABLE staff_tokens (jti text PRIMARY KEY, subject text NOT NULL,
@@ -179,14 +180,36 @@ INSERT INTO staff_tokens_old VALUES ('o1', 'staff?id=1', :later, 'user');
 SELECT * FROM held;
 ROLLBACK;
 CREATE TABLE staff_tokens_new () INHERITS (staff_tokens);
-SELECT logout_everywhere.log_out_everywhere(1, user_table => 'staff');
-\echo :LAST_ERROR_SQLSTATE
-SELECT logout_everywhere.enable('staff', 'staff_tokens', subject_name => 'staff');
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'staff_tokens_new'::regclass;
 SELECT logout_everywhere.log_out_everywhere(1, user_table => 'staff');
 -- a disabled guard counts as none
 ALTER TABLE staff_tokens_old DISABLE TRIGGER logout_everywhere_token_guard;
 SELECT logout_everywhere.log_out_everywhere(1, user_table => 'staff');
 \echo :LAST_ERROR_SQLSTATE
+-- and so does one that fires on replicas only
+SELECT logout_everywhere.enable('staff', 'staff_tokens', subject_name => 'staff');
+ALTER TABLE staff_tokens_old ENABLE REPLICA TRIGGER logout_everywhere_token_guard;
+SELECT logout_everywhere.log_out_everywhere(1, user_table => 'staff');
+\echo :LAST_ERROR_SQLSTATE
+SELECT logout_everywhere.enable('staff', 'staff_tokens', subject_name => 'staff');
+SELECT logout_everywhere.log_out_everywhere(1, user_table => 'staff');
+-- An application trigger after the guard that turns a revocation into a
+-- live token: the write takes the database-wide lock (the guard has no
+-- WHEN clause, so it sees revocations too).
+CREATE FUNCTION revive() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN IF NEW.jti LIKE 'revive%' THEN NEW.purpose := 'user'; END IF; RETURN NEW; END $$;
+CREATE TRIGGER zz_revive BEFORE INSERT ON staff_tokens FOR EACH ROW EXECUTE FUNCTION revive();
+BEGIN;
+INSERT INTO staff_tokens VALUES ('revive-1', 'staff?id=1', :later, 'revocation');
+SELECT * FROM held;
+ROLLBACK;
+-- and a log-out on that table takes the database-wide lock itself (its own
+-- revoking UPDATE fires the guard, which sees the later trigger)
+BEGIN;
+SELECT logout_everywhere.log_out_everywhere(1, user_table => 'staff');
+SELECT * FROM held;
+ROLLBACK;
+DROP TRIGGER zz_revive ON staff_tokens;
 SELECT logout_everywhere.disable('staff');
 SELECT count(*) AS guards_left FROM pg_trigger WHERE tgrelid::regclass::text LIKE 'staff_tokens%';
 

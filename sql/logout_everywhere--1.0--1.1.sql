@@ -15,6 +15,42 @@ COMMENT ON FUNCTION @extschema@.forget_dropped_objects() IS
 CREATE EVENT TRIGGER logout_everywhere_forget_dropped ON sql_drop
     EXECUTE FUNCTION @extschema@.forget_dropped_objects();
 
+-- The end of a CREATE TABLE or ALTER TABLE: renamed id and password columns
+-- are followed, an inheritance child of a user table is refused, one of a
+-- token table gets the guard (README, Configuration).
+CREATE FUNCTION @extschema@.follow_altered_tables() RETURNS event_trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'follow_altered_tables';
+REVOKE ALL ON FUNCTION @extschema@.follow_altered_tables() FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.follow_altered_tables() IS
+  'Event trigger (ddl_command_end of CREATE TABLE and ALTER TABLE): the settings follow a renamed id or password column; an inheritance child of a user table is refused, one of a token table gets the token guard.';
+CREATE EVENT TRIGGER logout_everywhere_follow_altered ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION @extschema@.follow_altered_tables();
+
+-- 1.0 created the token guard with a WHEN clause that skipped rows written
+-- as revocations; 1.1's guard sees every row (a later trigger may turn a
+-- revocation into a live token). Inheritance children get one too.
+DO $$
+DECLARE
+  t record;
+BEGIN
+  FOR t IN
+    WITH RECURSIVE guarded AS (
+      SELECT tg.tgrelid AS relid FROM pg_catalog.pg_trigger tg
+       WHERE tg.tgname OPERATOR(pg_catalog.=) 'logout_everywhere_token_guard' AND tg.tgparentid OPERATOR(pg_catalog.=) 0
+      UNION
+      SELECT i.inhrelid FROM guarded g JOIN pg_catalog.pg_inherits i ON i.inhparent OPERATOR(pg_catalog.=) g.relid
+        JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid WHERE NOT c.relispartition)
+    SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS name
+      FROM guarded g JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) g.relid
+      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+  LOOP
+    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS logout_everywhere_token_guard ON %s', t.name);
+    EXECUTE pg_catalog.format('CREATE TRIGGER logout_everywhere_token_guard BEFORE INSERT OR UPDATE ON %s'
+                              ' FOR EACH ROW EXECUTE FUNCTION @extschema@.token_guard()', t.name);
+  END LOOP;
+END $$;
+
 CREATE FUNCTION @extschema@.log_out_everywhere(
     user_id          pg_catalog.text,
     include_purposes pg_catalog.text[]   DEFAULT NULL,

@@ -53,6 +53,18 @@ COMMENT ON FUNCTION @extschema@.forget_dropped_objects() IS
 CREATE EVENT TRIGGER logout_everywhere_forget_dropped ON sql_drop
     EXECUTE FUNCTION @extschema@.forget_dropped_objects();
 
+-- The end of a CREATE TABLE or ALTER TABLE: renamed id and password columns
+-- are followed, an inheritance child of a user table is refused, one of a
+-- token table gets the guard (README, Configuration).
+CREATE FUNCTION @extschema@.follow_altered_tables() RETURNS event_trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'follow_altered_tables';
+REVOKE ALL ON FUNCTION @extschema@.follow_altered_tables() FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.follow_altered_tables() IS
+  'Event trigger (ddl_command_end of CREATE TABLE and ALTER TABLE): the settings follow a renamed id or password column; an inheritance child of a user table is refused, one of a token table gets the token guard.';
+CREATE EVENT TRIGGER logout_everywhere_follow_altered ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION @extschema@.follow_altered_tables();
+
 ------------------------------------------------------------------------------
 -- Configuration: the add-on's DSL.
 ------------------------------------------------------------------------------

@@ -245,26 +245,23 @@ SELECT * FROM ci_revoked;
 -- would: dropping it or changing its type is refused.
 ALTER TABLE ci_users DROP COLUMN pw;
 ALTER TABLE ci_users ALTER COLUMN pw TYPE text;
--- A renamed password column fails every UPDATE of the table (42703) until
--- enable() names it again: no password change goes unnoticed.
+-- A renamed password column is followed (the password trigger depends on
+-- it): the settings take the new name, and a change under it logs out.
 ALTER TABLE ci_users RENAME COLUMN pw TO password;
+SELECT password_column FROM logout_everywhere.settings WHERE user_table = 'ci_users'::regclass;
+CALL seed_ci();
 UPDATE ci_users SET password = 'renamed' WHERE id = 3;
-SELECT password FROM ci_users WHERE id = 3;
+SELECT * FROM ci_revoked;
 SELECT logout_everywhere.enable('ci_users', password_column => 'password', subject_name => 'ci',
                                 apply_on_password_change => true);
 CALL seed_ci();
-UPDATE ci_users SET password = 'renamed' WHERE id = 3;
+UPDATE ci_users SET password = 'renamed again' WHERE id = 3;
 SELECT * FROM ci_revoked;
 
--- Rows of a table that inherits from the user table count when the UPDATE
--- names the user table (triggers on the child itself are the DBA's).
+-- A table that inherits from the user table is refused: an UPDATE of the
+-- child would change passwords that the user table's trigger never sees.
 CREATE TABLE ci_admins () INHERITS (ci_users);
-INSERT INTO ci_admins VALUES (4, 'Admin');
-CALL seed_ci();
-INSERT INTO tokens (jti, subject, expires_at, purpose)
-VALUES ('ci4', 'ci?id=4', (now() AT TIME ZONE 'utc') + interval '1 day', 'user');
-UPDATE ci_users SET password = 'new admin password' WHERE id = 4;
-SELECT * FROM ci_revoked;
+\echo :LAST_ERROR_SQLSTATE
 SELECT logout_everywhere.disable('ci_users');
 
 -- After disable, a password change revokes nothing.

@@ -60,7 +60,7 @@ SELECT p.oid::regprocedure AS function,
                 WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE') AS public_may_execute
   FROM pg_proc p
  WHERE p.pronamespace = 'logout_everywhere'::regnamespace
- ORDER BY p.proname;
+ ORDER BY p.proname, p.oid::regprocedure::text COLLATE "C";
 SELECT p.oid::regprocedure AS action,
        EXISTS (SELECT 1 FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
                 WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE') AS public_may_execute

@@ -71,24 +71,35 @@ INSERT INTO tokens VALUES ('t2', 7, now() AT TIME ZONE 'utc' + interval '1 day',
 SELECT logout_everywhere.log_out_everywhere(1);
 UPDATE users SET hashed_password = 'h2';
 ALTER TABLE tokens ALTER COLUMN subject TYPE text;
--- purpose dropped (with the guard, whose WHEN clause names it) and added
--- again as an integer: no crash, and no log-out on a table that has no guard
-ALTER TABLE tokens DROP COLUMN purpose CASCADE;
+-- purpose dropped and added again as an integer: token writes, checks,
+-- log-outs and enable() are refused (42804), nothing crashes
+ALTER TABLE tokens DROP COLUMN purpose;
 ALTER TABLE tokens ADD COLUMN purpose integer;
 INSERT INTO tokens (jti, subject, expires_at, purpose) VALUES ('t3', 'user?id=1', now() AT TIME ZONE 'utc' + interval '1 day', 1);
+\echo :LAST_ERROR_SQLSTATE
 SELECT logout_everywhere.log_out_everywhere(1);
 \echo :LAST_ERROR_SQLSTATE
 SELECT logout_everywhere.token_valid('t1');
 SELECT logout_everywhere.enable('users', apply_on_password_change => true);
 \echo :LAST_ERROR_SQLSTATE
--- back to text: a log-out refuses until enable() puts the guard back
+-- back to text: everything works again
 ALTER TABLE tokens DROP COLUMN purpose;
 ALTER TABLE tokens ADD COLUMN purpose text NOT NULL DEFAULT 'user';
+INSERT INTO tokens (jti, subject, expires_at) VALUES ('t3', 'user?id=1', now() AT TIME ZONE 'utc' + interval '1 day');
+-- the guard dropped by hand: a log-out refuses until enable() puts it back
+DROP TRIGGER logout_everywhere_token_guard ON tokens;
 SELECT logout_everywhere.log_out_everywhere(1);
 \echo :LAST_ERROR_SQLSTATE
 SELECT logout_everywhere.enable('users', apply_on_password_change => true);
 INSERT INTO tokens (jti, subject, expires_at) VALUES ('t4', 'user?id=1', now() AT TIME ZONE 'utc' + interval '1 day');
 SELECT logout_everywhere.log_out_everywhere(1);
+-- generated token columns are refused: the revoking UPDATE writes purpose,
+-- and a BEFORE trigger sees no value of a stored generated subject
+CREATE TABLE gen_tokens (jti text PRIMARY KEY, uid integer,
+  subject text GENERATED ALWAYS AS ('user?id=' || uid) STORED,
+  expires_at timestamp NOT NULL, purpose text NOT NULL);
+SELECT logout_everywhere.enable('users', 'gen_tokens');
+\echo :LAST_ERROR_SQLSTATE
 
 -- The user table's columns change after enable(): the id column's type (the
 -- action's body depends on it), the password column dropped and added again.

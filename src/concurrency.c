@@ -39,8 +39,11 @@
  * A transaction that wrote a token for a user (SHARE) and then logs that
  * user out (EXCLUSIVE) upgrades its lock; two such transactions would wait
  * for each other. When the upgrade cannot be granted at once, the SHARE
- * lock is given back first and the EXCLUSIVE one waited for: the waiting
- * log-out still revokes its own transaction's tokens, which it can see.
+ * lock is given back first and the EXCLUSIVE one waited for. Another
+ * log-out of that user may then run first and miss this transaction's
+ * tokens, which it cannot see: so the yielding log-out revokes every token
+ * this transaction wrote for the subject, whatever purposes or jti it was
+ * asked to spare (the guard keeps their jtis).
  */
 #include "logout_everywhere.h"
 
@@ -54,6 +57,7 @@
 #include "utils/resowner.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 PG_FUNCTION_INFO_V1(token_guard);
@@ -71,12 +75,25 @@ static int	subject_locks = 0;
 static bool writer_escalated = false;
 static bool logout_escalated = false;
 
+/*
+ * The live tokens this transaction wrote under a subject lock: their
+ * subject's hash and jti, in TopTransactionContext.
+ */
+typedef struct WrittenToken
+{
+	uint32		subject_hash;
+	text	   *jti;
+} WrittenToken;
+
+static List *written_tokens = NIL;
+
 void
 ResetConcurrencyState(void)
 {
 	subject_locks = 0;
 	writer_escalated = false;
 	logout_escalated = false;
+	written_tokens = NIL;
 }
 
 static void
@@ -155,9 +172,12 @@ TakeDatabaseLock(LOCKMODE mode)
  * lock can stand for it.
  */
 static void
-LockSubjectForWrite(text *subject, bool row_may_change)
+LockSubjectForWrite(text *subject, text *jti, bool row_may_change)
 {
 	LOCKTAG		tag;
+	uint32		hash;
+	MemoryContext old;
+	WrittenToken *written;
 
 	if (logout_escalated)
 	{
@@ -172,14 +192,22 @@ LockSubjectForWrite(text *subject, bool row_may_change)
 	}
 	TakeDatabaseLock(RowShareLock);
 
-	SetSubjectLockTag(&tag, SubjectHash(subject));
+	hash = SubjectHash(subject);
+	SetSubjectLockTag(&tag, hash);
 	if (TakeLock(&tag, ShareLock, false) == LOCKACQUIRE_OK)
 		subject_locks++;
 	if (subject_locks > MAX_SUBJECT_LOCKS)
 	{
 		TakeDatabaseLock(ShareLock);
 		writer_escalated = true;
+		return;
 	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	written = palloc(sizeof(WrittenToken));
+	written->subject_hash = hash;
+	written->jti = jti ? (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(jti)) : NULL;
+	written_tokens = lappend(written_tokens, written);
+	MemoryContextSwitchTo(old);
 }
 
 static int
@@ -194,41 +222,66 @@ CompareHashes(const void *a, const void *b)
 /*
  * EXCLUSIVE on one subject. If this transaction wrote tokens of the subject
  * (it holds SHARE) and somebody else holds it too, give SHARE back before
- * waiting, or two such transactions would wait for each other.
+ * waiting, or two such transactions would wait for each other; then return
+ * true: a log-out may have run in the meantime without seeing them.
  */
-static void
+static bool
 LockSubjectExclusive(uint32 subject_hash)
 {
 	LOCKTAG		tag;
 	LockAcquireResult result;
+	bool		yielded = false;
 
 	SetSubjectLockTag(&tag, subject_hash);
 	result = TakeLock(&tag, ExclusiveLock, true);
 	if (result == LOCKACQUIRE_NOT_AVAIL)
 	{
+		yielded = HoldsLock(&tag, ShareLock);
 		ReleaseLock(&tag, ShareLock);
 		result = TakeLock(&tag, ExclusiveLock, false);
 	}
 	if (result == LOCKACQUIRE_OK)
 		subject_locks++;
+	return yielded;
+}
+
+/* The jtis this transaction wrote for a subject whose lock it yielded. */
+static List *
+WrittenUnder(uint32 subject_hash, List *jtis)
+{
+	ListCell   *cell;
+
+	foreach(cell, written_tokens)
+	{
+		WrittenToken *written = (WrittenToken *) lfirst(cell);
+
+		if (written->subject_hash == subject_hash && written->jti != NULL)
+			jtis = lappend(jtis, written->jti);
+	}
+	return jtis;
 }
 
 /*
  * The log-out's side: lock the subjects about to be revoked, so that every
  * open token write of theirs has committed (or rolled back) before the
  * revoking UPDATE takes its snapshot, and no new one starts until the
- * log-out's transaction ends.
+ * log-out's transaction ends. With wide (the token table has a trigger that
+ * may change rows after the guard, whose writes take the database lock),
+ * the database lock EXCLUSIVE at once. Returns the jtis of this
+ * transaction's own tokens that the log-out must revoke whatever it spares
+ * (LockSubjectExclusive), as text Datums; usually NIL.
  */
-void
-LockSubjectsForRevocation(Datum *subjects, int count)
+List *
+LockSubjectsForRevocation(Datum *subjects, int count, bool wide)
 {
 	uint32	   *hashes;
+	List	   *own = NIL;
 
-	if (logout_escalated || subject_locks + count > MAX_SUBJECT_LOCKS)
+	if (wide || logout_escalated || subject_locks + count > MAX_SUBJECT_LOCKS)
 	{
 		TakeDatabaseLock(ExclusiveLock);
 		logout_escalated = true;
-		return;
+		return NIL;
 	}
 
 	/* One order for everybody: two log-outs cannot deadlock on these. */
@@ -237,13 +290,14 @@ LockSubjectsForRevocation(Datum *subjects, int count)
 		hashes[i] = SubjectHash(DatumGetTextPP(subjects[i]));
 	qsort(hashes, count, sizeof(uint32), CompareHashes);
 	for (int i = 0; i < count; i++)
-		if (i == 0 || hashes[i] != hashes[i - 1])
-			LockSubjectExclusive(hashes[i]);
+		if ((i == 0 || hashes[i] != hashes[i - 1]) && LockSubjectExclusive(hashes[i]))
+			own = WrittenUnder(hashes[i], own);
 	pfree(hashes);
 
 	TakeDatabaseLock(writer_escalated ? ExclusiveLock : RowExclusiveLock);
 	if (writer_escalated)
 		logout_escalated = true;
+	return own;
 }
 
 /* 42804 unless the column is text or varchar (domains looked through). */
@@ -337,6 +391,16 @@ token_guard(PG_FUNCTION_ARGS)
 	RequireTextAttribute(rel, subject_column, "subject");
 	RequireTextAttribute(rel, purpose_column, "purpose");
 
+	/*
+	 * A later trigger may still change anything, a revocation into a live
+	 * token included: the database lock, whatever the row says now.
+	 */
+	if (LaterBeforeRowTrigger(trigger_data))
+	{
+		LockSubjectForWrite(NULL, NULL, true);
+		return PointerGetDatum(row);
+	}
+
 	value = heap_getattr(row, purpose_column, desc, &isnull);
 	if (!isnull)
 	{
@@ -348,13 +412,22 @@ token_guard(PG_FUNCTION_ARGS)
 			return PointerGetDatum(row);
 	}
 
-	if (LaterBeforeRowTrigger(trigger_data))
-		LockSubjectForWrite(NULL, true);
-	else
+	value = heap_getattr(row, subject_column, desc, &isnull);
+	if (!isnull)
 	{
-		value = heap_getattr(row, subject_column, desc, &isnull);
-		if (!isnull)
-			LockSubjectForWrite(DatumGetTextPP(value), false);
+		int			jti_column = SPI_fnumber(desc, "jti");
+		text	   *jti = NULL;
+		Datum		jti_value;
+		bool		jti_null = true;
+
+		if (jti_column > 0)
+		{
+			RequireTextAttribute(rel, jti_column, "jti");
+			jti_value = heap_getattr(row, jti_column, desc, &jti_null);
+			if (!jti_null)
+				jti = DatumGetTextPP(jti_value);
+		}
+		LockSubjectForWrite(DatumGetTextPP(value), jti, false);
 	}
 	return PointerGetDatum(row);
 }

@@ -399,31 +399,33 @@ GuardedTables(Oid token_table)
 }
 
 /*
- * The trigger through which token writes take their locks (concurrency.c),
- * on the token table and each inheritance child. One that is there under
- * the name but disabled or changed is made again.
+ * The trigger through which token writes take their locks (concurrency.c).
+ * One that is there under the name but disabled or changed is made again.
  */
+static void
+GuardTable(Oid table)
+{
+	Relation	rel = relation_open(table, AccessShareLock);
+	bool		guarded = HasTokenGuard(rel);
+
+	relation_close(rel, NoLock);
+	if (guarded)
+		return;
+	DropTriggerIfExists(table, TOKEN_GUARD_TRIGGER);
+	RunStatement(psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW"
+						  " EXECUTE FUNCTION %s.token_guard()",
+						  TOKEN_GUARD_TRIGGER, QualifiedRelationName(table),
+						  ExtensionSchemaName()));
+}
+
+/* The guard on the token table and each inheritance child. */
 static void
 EnsureTokenGuard(Oid token_table)
 {
 	ListCell   *cell;
 
 	foreach(cell, GuardedTables(token_table))
-	{
-		Oid			table = lfirst_oid(cell);
-		Relation	rel = relation_open(table, AccessShareLock);
-		bool		guarded = HasTokenGuard(rel);
-
-		relation_close(rel, NoLock);
-		if (guarded)
-			continue;
-		DropTriggerIfExists(table, TOKEN_GUARD_TRIGGER);
-		RunStatement(psprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW"
-							  " WHEN (new.purpose IS DISTINCT FROM '" REVOCATION_PURPOSE "')"
-							  " EXECUTE FUNCTION %s.token_guard()",
-							  TOKEN_GUARD_TRIGGER, QualifiedRelationName(table),
-							  ExtensionSchemaName()));
-	}
+		GuardTable(lfirst_oid(cell));
 }
 
 /*
@@ -590,6 +592,12 @@ enable(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a table", RelationGetRelationName(users)),
 				 errdetail("A user table must be a plain (not partitioned) table.")));
+	/* The password trigger of a table does not see UPDATEs of its children. */
+	if (users->rd_rel->relhassubclass && find_inheritance_children(args.user_table, NoLock) != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("user table \"%s\" has inheritance children", RelationGetRelationName(users)),
+				 errdetail("A password change in a child would not log its user out.")));
 	RequireUserColumn(users, args.id_column, "id_column");
 	if (args.apply_on_password_change)
 		RequireUserColumn(users, args.password_column, "password_column");
@@ -705,6 +713,47 @@ RemoveConfiguration(Oid user_table, const char *action_name, Oid token_table)
 		DropUserTableObjects(user_table, action_name);
 	DeleteSettings(user_table);
 	DropTokenGuardIfUnused(token_table);
+}
+
+/*
+ * An inheritance child made of a token table gets the guard too. One whose
+ * guard its owner disabled keeps it so (and a log-out refuses the table).
+ */
+void
+GuardTokenTableChild(Oid child)
+{
+	if (!OidIsValid(get_trigger_oid(child, TOKEN_GUARD_TRIGGER, true)))
+		GuardTable(child);
+}
+
+/* The id or password column was renamed: the settings take the new name. */
+void
+FollowRenamedColumns(Oid user_table, const char *id_column, const char *password_column)
+{
+	Oid			types[3] = {REGCLASSOID, NAMEOID, NAMEOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	Oid			saved_userid;
+	int			saved_sec_context;
+	int			rc;
+
+	values[0] = ObjectIdGetDatum(user_table);
+	values[1] = id_column ? DirectFunctionCall1(namein, CStringGetDatum(id_column)) : (Datum) 0;
+	values[2] = password_column ? DirectFunctionCall1(namein, CStringGetDatum(password_column)) : (Datum) 0;
+	if (id_column == NULL)
+		nulls[1] = 'n';
+	if (password_column == NULL)
+		nulls[2] = 'n';
+	SwitchToSettingsOwner(&saved_userid, &saved_sec_context);
+	rc = SPI_execute_with_args(psprintf("UPDATE %s.settings SET id_column = coalesce($2, id_column),"
+										" password_column = coalesce($3, password_column)"
+										" WHERE user_table OPERATOR(pg_catalog.=) $1",
+										ExtensionSchemaName()),
+							   3, types, values, nulls, false, 0);
+	SetUserIdAndSecContext(saved_userid, saved_sec_context);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "updating logout_everywhere.settings failed: %s", SPI_result_code_string(rc));
+	SettingsWritten();
 }
 
 /* The password trigger is gone or going: the settings must not claim it. */

@@ -14,7 +14,7 @@
  *    postgrest.c         require_valid_jwt (PostgREST db-pre-request hook)
  *    password_trigger.c  the trigger that logs out on a password change
  *    configuration.c     enable and disable
- *    dropped_objects.c   the event trigger that keeps the settings in step
+ *    ddl_events.c        the event triggers that keep the settings in step
  *    form_encoding.c     the subject encoder (pure C)
  */
 #ifndef LOGOUT_EVERYWHERE_H
@@ -81,6 +81,8 @@ typedef struct TokenTable
 	bool		subject_restatable; /* see RevokeStatement */
 	bool		guarded;		/* its own token guard is there and enabled */
 	bool		has_children;	/* partitioned, or with inheritance children */
+	bool		rows_change_after_guard;	/* see RowsChangeAfterGuard */
+	SPIPlanPtr	revoke_own_plan;	/* see RevokeOwnTokens */
 	/* the revoking UPDATE: [restating subject][RETURNING subject, to NOTIFY] */
 	SPIPlanPtr	revoke_plans[2][2];
 	SPIPlanPtr	valid_plan;
@@ -131,7 +133,9 @@ extern void SwitchToSettingsOwner(Oid *saved_userid, int *saved_sec_context);
 extern void TokenTableInit(void);
 extern TokenTable *GetTokenTable(Oid relid);
 extern bool HasTokenGuard(Relation rel);
-extern void RequireTokenGuards(TokenTable *table);
+extern bool RowsChangeAfterGuard(Relation rel);
+extern bool RequireTokenGuards(TokenTable *table);
+extern SPIPlanPtr RevokeOwnPlan(TokenTable *table);
 extern void ValidateTokenTable(Relation rel);
 extern char *RevokeStatement(TokenTable *table, bool restate_subject, bool returning);
 extern SPIPlanPtr RevokePlan(TokenTable *table, bool returning);
@@ -145,9 +149,12 @@ extern bool ConfigurationInProgress(void);
 extern int	UseSafeSearchPath(void);
 extern void RemoveConfiguration(Oid user_table, const char *action_name, Oid token_table);
 extern void ForgetPasswordTrigger(Oid user_table);
+extern void FollowRenamedColumns(Oid user_table, const char *id_column,
+								 const char *password_column);
+extern void GuardTokenTableChild(Oid child);
 
 /* concurrency.c */
-extern void LockSubjectsForRevocation(Datum *subjects, int count);
+extern List *LockSubjectsForRevocation(Datum *subjects, int count, bool wide);
 extern void ResetConcurrencyState(void);
 
 /* revocation.c */

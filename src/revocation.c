@@ -100,6 +100,8 @@ RevokeSubjects(UserTableSettings *settings, Datum *subjects, int count,
 	Snapshot	snapshot = InvalidSnapshot;
 	Snapshot	crosscheck = InvalidSnapshot;
 	bool		notify;
+	List	   *own_tokens;
+	uint64		revoked;
 	int			rc;
 
 	if (include_purposes == NULL)
@@ -108,8 +110,7 @@ RevokeSubjects(UserTableSettings *settings, Datum *subjects, int count,
 		exclude_purposes = settings->exclude_purposes;
 
 	RequireSchemaUsage(table->relid);
-	RequireTokenGuards(table);
-	LockSubjectsForRevocation(subjects, count);
+	own_tokens = LockSubjectsForRevocation(subjects, count, RequireTokenGuards(table));
 
 	notify = notify_channel_setting != NULL && notify_channel_setting[0] != '\0';
 	plan = RevokePlan(table, notify);
@@ -143,7 +144,8 @@ RevokeSubjects(UserTableSettings *settings, Datum *subjects, int count,
 							  false, true, 0);
 	if (rc != (notify ? SPI_OK_UPDATE_RETURNING : SPI_OK_UPDATE))
 		elog(ERROR, "revoking tokens failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed > 0)
+	revoked = SPI_processed;
+	if (revoked > 0)
 		NoteRevocation();
 
 	/*
@@ -159,7 +161,41 @@ RevokeSubjects(UserTableSettings *settings, Datum *subjects, int count,
 		Async_Notify(notify_channel_setting,
 					 strlen(subject) < NOTIFY_PAYLOAD_LIMIT ? subject : "");
 	}
-	return SPI_processed;
+
+	/*
+	 * This transaction gave back its lock on a subject it had written tokens
+	 * of (LockSubjectsForRevocation): a log-out that ran meanwhile could not
+	 * see them, so they go now, whatever this call spares.
+	 */
+	if (own_tokens != NIL)
+	{
+		Datum		own_values[2];
+		Datum	   *jtis = palloc(sizeof(Datum) * list_length(own_tokens));
+		ListCell   *cell;
+		int			n = 0;
+
+		foreach(cell, own_tokens)
+			jtis[n++] = PointerGetDatum(lfirst(cell));
+		own_values[0] = PointerGetDatum(construct_array(jtis, n, TEXTOID, -1, false, TYPALIGN_INT));
+		own_values[1] = values[0];
+		rc = SPI_execute_snapshot(RevokeOwnPlan(table), own_values, NULL, snapshot, crosscheck,
+								  false, true, 0);
+		if (rc != SPI_OK_UPDATE)
+			elog(ERROR, "revoking tokens failed: %s", SPI_result_code_string(rc));
+		if (SPI_processed > 0)
+		{
+			NoteRevocation();
+			for (int i = 0; notify && i < count; i++)
+			{
+				char	   *subject = TextDatumGetCString(subjects[i]);
+
+				Async_Notify(notify_channel_setting,
+							 strlen(subject) < NOTIFY_PAYLOAD_LIMIT ? subject : "");
+			}
+		}
+		revoked += SPI_processed;
+	}
+	return revoked;
 }
 
 /* Purposes arguments, checked; NULL when the argument is NULL. */

@@ -55,6 +55,24 @@ ColumnBaseType(Relation rel, const char *column, bool missing_ok)
 	return getBaseType(get_atttype(RelationGetRelid(rel), attnum));
 }
 
+/*
+ * 0A000 for a generated column: the revoking UPDATE writes subject and
+ * purpose, and a BEFORE trigger sees no value of a stored generated column.
+ */
+static void
+RefuseGeneratedColumn(Relation rel, const char *column)
+{
+	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), column);
+
+	if (attnum != InvalidAttrNumber &&
+		TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attgenerated != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("column \"%s\" of relation \"%s\" is a generated column",
+						column, RelationGetRelationName(rel)),
+				 errdetail("A token table's jti, subject, purpose and expires_at hold the values that are written.")));
+}
+
 /* 42804 unless the column is text or varchar. */
 static void
 RequireTextColumn(Relation rel, const char *column)
@@ -103,6 +121,11 @@ ValidateTokenTable(Relation rel)
 	RequireTextColumn(rel, "purpose");
 	RequireTimestampColumn(rel, "expires_at", false);
 	RequireTimestampColumn(rel, "updated_at", true);
+	RefuseGeneratedColumn(rel, "jti");
+	RefuseGeneratedColumn(rel, "subject");
+	RefuseGeneratedColumn(rel, "purpose");
+	RefuseGeneratedColumn(rel, "expires_at");
+	RefuseGeneratedColumn(rel, "updated_at");
 }
 
 /*
@@ -135,7 +158,8 @@ TriggerListsColumn(Relation rel, AttrNumber attnum)
 /*
  * Does this table have the token guard that enable() creates: named so,
  * calling logout_everywhere.token_guard(), BEFORE INSERT OR UPDATE FOR EACH
- * ROW on every column, and not disabled?
+ * ROW on every column, with no WHEN clause, firing in ordinary sessions
+ * ('O' or 'A': a guard disabled or set to fire on replicas only is none)?
  */
 bool
 HasTokenGuard(Relation rel)
@@ -157,12 +181,41 @@ HasTokenGuard(Relation rel)
 		return function != NULL && schema != NULL &&
 			strcmp(function, "token_guard") == 0 &&
 			strcmp(schema, "logout_everywhere") == 0 &&
-			trigger->tgenabled != TRIGGER_DISABLED &&
-			trigger->tgnattr == 0 &&
+			(trigger->tgenabled == TRIGGER_FIRES_ON_ORIGIN ||
+			 trigger->tgenabled == TRIGGER_FIRES_ALWAYS) &&
+			trigger->tgnattr == 0 && trigger->tgqual == NULL &&
 			TRIGGER_TYPE_MATCHES(trigger->tgtype, TRIGGER_TYPE_ROW,
 								 TRIGGER_TYPE_BEFORE, TRIGGER_TYPE_INSERT) &&
 			TRIGGER_TYPE_MATCHES(trigger->tgtype, TRIGGER_TYPE_ROW,
 								 TRIGGER_TYPE_BEFORE, TRIGGER_TYPE_UPDATE);
+	}
+	return false;
+}
+
+/*
+ * Does a BEFORE ROW INSERT or UPDATE trigger fire after the guard (triggers
+ * fire in name order)? It may change a row after the guard has seen it, so
+ * writes there take the database-wide lock (concurrency.c), and so must the
+ * log-outs whose UPDATE fires the guard there.
+ */
+bool
+RowsChangeAfterGuard(Relation rel)
+{
+	TriggerDesc *triggers = rel->trigdesc;
+	bool		after_guard = false;
+
+	if (triggers == NULL)
+		return false;
+	for (int i = 0; i < triggers->numtriggers; i++)
+	{
+		Trigger    *trigger = &triggers->triggers[i];
+
+		if (strcmp(trigger->tgname, TOKEN_GUARD_TRIGGER) == 0)
+			after_guard = true;
+		else if (after_guard && trigger->tgenabled != TRIGGER_DISABLED &&
+				 TRIGGER_FOR_ROW(trigger->tgtype) && TRIGGER_FOR_BEFORE(trigger->tgtype) &&
+				 (TRIGGER_FOR_INSERT(trigger->tgtype) || TRIGGER_FOR_UPDATE(trigger->tgtype)))
+			return true;
 	}
 	return false;
 }
@@ -184,18 +237,20 @@ MissingGuard(const char *table)
  * log-out would survive it. Partitions get a clone of the parent's trigger;
  * an inheritance child made after enable() has none. The children are
  * looked up on every log-out (no invalidation tells when one is added).
+ * Returns whether a trigger of any of them may change rows after the guard.
  */
-void
+bool
 RequireTokenGuards(TokenTable *table)
 {
 	Relation	rel;
 	List	   *members;
 	ListCell   *cell;
+	bool		rows_change = table->rows_change_after_guard;
 
 	if (!table->guarded)
 		MissingGuard(get_rel_name(table->relid));
 	if (!table->has_children)
-		return;
+		return rows_change;
 
 	rel = relation_open(table->relid, AccessShareLock);
 	members = find_all_inheritors(table->relid, AccessShareLock, NULL);
@@ -207,11 +262,16 @@ RequireTokenGuards(TokenTable *table)
 		if (lfirst_oid(cell) == table->relid)
 			continue;
 		member = relation_open(lfirst_oid(cell), NoLock);
-		if (member->rd_rel->relkind != RELKIND_PARTITIONED_TABLE && !HasTokenGuard(member))
-			MissingGuard(RelationGetRelationName(member));
+		if (member->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		{
+			if (!HasTokenGuard(member))
+				MissingGuard(RelationGetRelationName(member));
+			rows_change = rows_change || RowsChangeAfterGuard(member);
+		}
 		relation_close(member, NoLock);
 	}
 	list_free(members);
+	return rows_change;
 }
 
 /* Read the table's shape into a (re)used cache entry. */
@@ -252,6 +312,7 @@ DescribeTokenTable(TokenTable *table)
 	table->subject_restatable = !table->has_children &&
 		!TriggerListsColumn(rel, table->subject_attnum);
 	table->guarded = HasTokenGuard(rel);
+	table->rows_change_after_guard = RowsChangeAfterGuard(rel);
 	relation_close(rel, AccessShareLock);
 	table->valid = true;
 }
@@ -266,10 +327,12 @@ ForgetPlans(TokenTable *table)
 			RetirePlan(table->revoke_plans[restate][returning]);
 			table->revoke_plans[restate][returning] = NULL;
 		}
+	RetirePlan(table->revoke_own_plan);
 	RetirePlan(table->valid_plan);
 	RetirePlan(table->revoked_plan);
 	RetirePlan(table->expunge_plan);
-	table->valid_plan = table->revoked_plan = table->expunge_plan = NULL;
+	table->revoke_own_plan = table->valid_plan = NULL;
+	table->revoked_plan = table->expunge_plan = NULL;
 }
 
 /*
@@ -390,6 +453,34 @@ RevokePlan(TokenTable *table, bool returning)
 	if (*plan == NULL)
 		*plan = KeepPlan(RevokeStatement(table, restate, returning), 4, types);
 	return *plan;
+}
+
+/*
+ * The revocation of this transaction's own tokens, whatever the purposes
+ * and the jti to spare: $1 jtis (text[]), $2 subjects (text[]). See
+ * LockSubjectsForRevocation.
+ */
+SPIPlanPtr
+RevokeOwnPlan(TokenTable *table)
+{
+	if (table->revoke_own_plan == NULL)
+	{
+		Oid			types[2] = {TEXTARRAYOID, TEXTARRAYOID};
+		char	   *set_updated_at = "";
+
+		if (OidIsValid(table->updated_type))
+			set_updated_at = psprintf(", updated_at = %s", NowExpression(table->updated_type));
+		table->revoke_own_plan =
+			KeepPlan(psprintf("UPDATE %s SET purpose = '" REVOCATION_PURPOSE "'%s"
+							  " WHERE jti OPERATOR(pg_catalog.=) ANY ($1)"
+							  " AND subject OPERATOR(pg_catalog.=) ANY ($2)"
+							  " AND expires_at OPERATOR(pg_catalog.>) %s"
+							  " AND purpose OPERATOR(pg_catalog.<>) '" REVOCATION_PURPOSE "'",
+							  table->qualified_name, set_updated_at,
+							  NowExpression(table->expires_type)),
+					 2, types);
+	}
+	return table->revoke_own_plan;
 }
 
 /* token_valid: $1 jti, $2 purpose. */
