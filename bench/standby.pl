@@ -12,10 +12,10 @@ use Test::More;
 use FindBin;
 
 my $bench = $FindBin::RealBin;    # bench/standby copies load.sql and pgbench/ beside it
-my $users = $ENV{BENCH_USERS} // 100000;
-my $seconds = $ENV{BENCH_DURATION} // 6;
-my $rounds = $ENV{BENCH_ROUNDS} // 5;
-my $clients = $ENV{BENCH_CLIENTS} // 2;
+my $users = $ENV{BENCH_USERS} || 100000;
+my $seconds = $ENV{BENCH_DURATION} || 6;
+my $rounds = $ENV{BENCH_ROUNDS} || 5;
+my $clients = $ENV{BENCH_CLIENTS} || 2;
 my $tokens = 10 * $users;
 
 my $primary = PostgreSQL::Test::Cluster->new('bench_primary');
