@@ -10,6 +10,9 @@ DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 REGRESS = $(sort $(filter-out $(EXTENSION)--%,$(patsubst sql/%.sql,%,$(wildcard sql/*.sql))))
 REGRESS_OPTS = --load-extension=plpgsql
 ISOLATION = $(sort $(patsubst specs/%.spec,%,$(wildcard specs/*.spec)))
+# Tests that need clusters of their own (crash, restart, dump and restore,
+# several sessions): t/*.pl on PostgreSQL::Test::Cluster, run by prove.
+TAP_TESTS = 1
 
 PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -DEXTVERSION=\"$(EXTVERSION)\"
 

@@ -48,6 +48,8 @@ le_apt() {
 #   nodejs / npm                     script tests that act as an application client
 #   make, gcc, libc6-dev             the compiler PGXS uses (pg_config's CC), not always there
 #   libclang-rt-14-dev               the sanitizer runtime, for the ASan/UBSan test build
+#   libipc-run-perl, perl            the TAP tests (t/*.pl): PostgreSQL::Test::Cluster needs
+#                                    IPC::Run; prove comes with perl
 #   python3-psycopg python3-psycopg2 ruby-pg libdbd-pg-perl libpostgresql-jdbc-java
 #   default-jdk-headless (for javac, unless one is there)
 #                                    the driver matrix, t/drivers.sh (its npm packages:
@@ -59,6 +61,7 @@ le_deps() {
     local missing=() p pkgs
     pkgs=("postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" clang make gcc libc6-dev)
     [ "${1:-}" = build ] || pkgs+=("postgresql-$PG_MAJOR-cron" libclang-rt-14-dev valgrind
+                                   perl libipc-run-perl
                                    python3-psycopg python3-psycopg2 ruby-pg libdbd-pg-perl
                                    libpostgresql-jdbc-java)
     for p in "${pkgs[@]}"; do

@@ -99,11 +99,12 @@ loads_instrumented_library() {
     maps=$(q le_sanitizer "CREATE EXTENSION IF NOT EXISTS logout_everywhere; LOAD '\$libdir/logout_everywhere'; SELECT pg_read_file('/proc/self/maps')" || true)
     grep -q "$SO" <<<"$maps"
 }
-# run_suites NAME ARGS...: make installcheck in the build copy.
+# run_suites NAME ARGS...: make installcheck in the build copy (regress and
+# isolation; the copy has no t/*.pl for TAP_TESTS).
 run_suites() {
     local name=$1; shift
     set +e
-    make -C "$BUILD" -s with_llvm=no PG_CONFIG="$PG_CONFIG" installcheck "$@" >"$TMPD/$name.log" 2>&1
+    make -C "$BUILD" -s with_llvm=no PG_CONFIG="$PG_CONFIG" installcheck TAP_TESTS= "$@" >"$TMPD/$name.log" 2>&1
     local rc=$?
     set -e
     grep -E '^(ok|not ok) |^test .* \.\.\. |^     [a-z_]+ +\.\.\. |tests? (passed|failed)' "$TMPD/$name.log" | tail -40 || true

@@ -1,0 +1,181 @@
+# The upgrade path: CREATE EXTENSION logout_everywhere VERSION '<v>' then
+# ALTER EXTENSION logout_everywhere UPDATE, for every installed version v
+# (today only 1.0, so the update is a no-op; once a 1.1 exists with its
+# sql/logout_everywhere--1.0--1.1.sql, the same test checks the real
+# upgrade).  For each v it checks that
+#
+#   - 1.0, the first release, is still installable (databases out there are
+#     at 1.0; its install script must ship forever);
+#   - PostgreSQL finds an update path from v to the default version;
+#   - after the update the extension is at the default version and its
+#     objects (functions with their arguments, results, volatility, C symbol,
+#     privileges and comments; the settings table's columns, indexes and
+#     triggers; the schema's privileges; the config-dump registration) are
+#     exactly those of a fresh CREATE EXTENSION;
+#   - a user table enabled under v keeps working: its settings row is
+#     unchanged, the password trigger (sparing current_jti) and the action
+#     log_out_everywhere(user) revoke as before.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $ext = 'logout_everywhere';
+
+my $node = PostgreSQL::Test::Cluster->new('upgrade');
+$node->init;
+$node->append_conf('postgresql.conf', "lc_messages = 'C'\n");
+$node->start;
+
+my $default = $node->safe_psql('postgres',
+	"SELECT default_version FROM pg_available_extensions WHERE name = '$ext'");
+ok($default ne '', "$ext is installed") or BAIL_OUT("$ext is not installed");
+my @versions = split /\n/,
+  $node->safe_psql('postgres',
+	"SELECT version FROM pg_available_extension_versions WHERE name = '$ext' ORDER BY string_to_array(version, '.')::int[]"
+  );
+note "default version $default; installed versions: @versions";
+ok((grep { $_ eq '1.0' } @versions),
+	"version 1.0 is still installable (keep sql/$ext--1.0.sql)");
+
+# Everything about the extension's own objects that an upgrade script could
+# get wrong, one line per object, in a stable order.
+my $fingerprint_sql = <<'SQL';
+WITH e AS (SELECT oid, extrelocatable, extnamespace, extconfig, extcondition
+             FROM pg_extension WHERE extname = 'logout_everywhere'),
+     m AS (SELECT d.classid, d.objid, d.objsubid
+             FROM pg_depend d, e
+            WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid AND d.deptype = 'e')
+SELECT pg_describe_object(m.classid, m.objid, m.objsubid)
+    || coalesce(' | ' || (
+         SELECT concat_ws(' | ', pg_get_function_arguments(p.oid), pg_get_function_result(p.oid),
+                          p.prokind, p.provolatile, p.proisstrict, p.prosecdef, p.proleakproof,
+                          p.proparallel, p.probin, p.prosrc, p.proconfig::text, p.proacl::text)
+           FROM pg_proc p WHERE m.classid = 'pg_proc'::regclass AND p.oid = m.objid), '')
+    || coalesce(' | ' || (
+         SELECT concat_ws(' | ', c.relkind, c.relacl::text, c.relrowsecurity,
+                  (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+                                     || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+                                     || coalesce(' default ' || pg_get_expr(ad.adbin, ad.adrelid), ''),
+                                     ', ' ORDER BY a.attnum)
+                     FROM pg_attribute a
+                     LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+                    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+                  (SELECT string_agg(pg_get_indexdef(i.indexrelid), ', ' ORDER BY pg_get_indexdef(i.indexrelid))
+                     FROM pg_index i WHERE i.indrelid = c.oid),
+                  (SELECT string_agg(pg_get_triggerdef(t.oid), ', ' ORDER BY pg_get_triggerdef(t.oid))
+                     FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal))
+           FROM pg_class c WHERE m.classid = 'pg_class'::regclass AND c.oid = m.objid), '')
+    || coalesce(' | comment: ' || obj_description(m.objid, (SELECT relname FROM pg_class WHERE oid = m.classid)), '')
+  FROM m
+UNION ALL
+SELECT concat_ws(' | ', 'extension', e.extrelocatable, n.nspname, n.nspacl::text,
+                 e.extconfig::regclass[]::text, e.extcondition::text)
+  FROM e JOIN pg_namespace n ON n.oid = e.extnamespace
+ORDER BY 1;
+SQL
+
+# A user table enabled with the password trigger, and tokens of two users.
+my $setup_app_sql = <<'SQL';
+SET client_min_messages = warning;
+CREATE SCHEMA app;
+CREATE TABLE app.users (id bigint PRIMARY KEY, email text NOT NULL, hashed_password text NOT NULL);
+CREATE TABLE app.tokens (
+  jti        text NOT NULL PRIMARY KEY,
+  subject    text NOT NULL,
+  expires_at timestamp(0) NOT NULL,
+  purpose    text NOT NULL,
+  extra_data jsonb,
+  created_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
+  updated_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'));
+\o /dev/null
+SELECT logout_everywhere.enable('app.users', 'app.tokens', apply_on_password_change => true);
+\o
+INSERT INTO app.users VALUES (1, 'a@example.com', 'h1'), (2, 'b@example.com', 'h2');
+INSERT INTO app.tokens (jti, subject, expires_at, purpose) VALUES
+  ('t-laptop', 'user?id=1', now() AT TIME ZONE 'utc' + interval '7 days', 'user'),
+  ('t-phone',  'user?id=1', now() AT TIME ZONE 'utc' + interval '7 days', 'user'),
+  ('t-other',  'user?id=2', now() AT TIME ZONE 'utc' + interval '7 days', 'user');
+SQL
+
+my $extversion_sql = "SELECT extversion FROM pg_extension WHERE extname = '$ext'";
+
+$node->safe_psql('postgres', 'CREATE DATABASE le_fresh');
+$node->safe_psql('le_fresh', "CREATE EXTENSION $ext");
+$node->safe_psql('le_fresh', $setup_app_sql);
+my $fresh = $node->safe_psql('le_fresh', $fingerprint_sql);
+is($node->safe_psql('le_fresh', $extversion_sql),
+	$default, "CREATE EXTENSION installs the default version $default");
+note "a fresh CREATE EXTENSION ($default): "
+  . scalar(split /\n/, $fresh) . ' objects';
+
+for my $v (@versions)
+{
+	(my $db = "le_from_$v") =~ s/[^0-9a-zA-Z_]/_/g;
+	note "$v -> $default (database $db)";
+	if ($v ne $default)
+	{
+		my $path = $node->safe_psql('postgres',
+			"SELECT path FROM pg_extension_update_paths('$ext') WHERE source = '$v' AND target = '$default'"
+		);
+		ok($path ne '',
+			"$v: an update path to $default (sql/$ext--$v--....sql)");
+		note "update path: $path";
+	}
+
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql($db, "CREATE EXTENSION $ext VERSION '$v'");
+	is($node->safe_psql($db, $extversion_sql),
+		$v, "CREATE EXTENSION ... VERSION '$v' installs $v");
+	$node->safe_psql($db, $setup_app_sql);
+	my $settings_before = $node->safe_psql($db,
+		'SELECT row_to_json(s) FROM logout_everywhere.settings s');
+
+	my ($ret, $out, $err) = $node->psql($db, "ALTER EXTENSION $ext UPDATE");
+	is($ret, 0, "$v: ALTER EXTENSION $ext UPDATE succeeds") or diag($err);
+	note $err if $err ne '';
+	if ($v eq $default)
+	{
+		like($err,
+			qr/version "\Q$v\E" of extension "$ext" is already installed/,
+			"$v: updating the default version is a no-op");
+	}
+	is($node->safe_psql($db, $extversion_sql),
+		$default, "$v: after ALTER EXTENSION UPDATE the version is $default");
+
+	my $upgraded = $node->safe_psql($db, $fingerprint_sql);
+	my %in_fresh = map { $_ => 1 } split /\n/, $fresh;
+	my %in_upgraded = map { $_ => 1 } split /\n/, $upgraded;
+	ok($upgraded eq $fresh,
+		"$v updated to $default has the same objects as a fresh install")
+	  or diag(join "\n",
+		"(- fresh, + updated)",
+		(map { "- $_" } grep { !$in_upgraded{$_} } split /\n/, $fresh),
+		(map { "+ $_" } grep { !$in_fresh{$_} } split /\n/, $upgraded));
+
+	is($node->safe_psql($db, 'SELECT row_to_json(s) FROM logout_everywhere.settings s'),
+		$settings_before, "$v: the settings are unchanged by the update");
+
+	# The password trigger, sparing the current device, then the action.
+	$node->safe_psql($db, <<'SQL');
+BEGIN;
+SET LOCAL logout_everywhere.current_jti = 't-laptop';
+UPDATE app.users SET hashed_password = 'h1-new' WHERE id = 1;
+COMMIT;
+SQL
+	is( $node->safe_psql($db,
+			"SELECT string_agg(jti || '=' || purpose, ',' ORDER BY jti) FROM app.tokens"),
+		't-laptop=user,t-other=user,t-phone=revocation',
+		"$v: the password trigger after the update");
+	is($node->safe_psql($db, 'SELECT app.log_out_everywhere(u) FROM app.users u WHERE id = 1'),
+		'1', "$v: the action log_out_everywhere(user) after the update revokes 1 token");
+	is( $node->safe_psql($db,
+			"SELECT logout_everywhere.token_valid('t-laptop'), logout_everywhere.is_revoked('t-laptop'), logout_everywhere.token_valid('t-other')"
+		),
+		'f|t|t',
+		"$v: token checks after the update");
+}
+
+$node->stop;
+done_testing();
