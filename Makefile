@@ -14,7 +14,10 @@ ISOLATION = $(sort $(patsubst specs/%.spec,%,$(wildcard specs/*.spec)))
 # several sessions): t/*.pl on PostgreSQL::Test::Cluster, run by prove.
 TAP_TESTS = 1
 
-PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -DEXTVERSION=\"$(EXTVERSION)\"
+# Warnings are errors in the test command (make WERROR=-Werror), not in a
+# user's build against a compiler or server version we have not seen.
+WERROR ?=
+PG_CPPFLAGS = -Wall -Wextra $(WERROR) -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -DEXTVERSION=\"$(EXTVERSION)\"
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

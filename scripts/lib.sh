@@ -1,7 +1,7 @@
 # scripts/lib.sh — shared by scripts/test and scripts/demo (sourced, not run).
 #
 # le_deps    install the Debian packages the build and the tests need, when missing
-# le_build   make clean, build (-Werror, from the Makefile), make install
+# le_build   make clean, build with warnings as errors (WERROR=-Werror), make install
 # le_ensure  build and install only when the installed copy is missing or stale
 # le_virtualenv  pg_virtualenv -t -v 15 <command>, on a free port
 #
@@ -91,11 +91,11 @@ le_deps() {
 
 le_jobs() { nproc 2>/dev/null || echo 2; }
 
-# A clean build with the Makefile's -Werror, then install.
+# A clean build with warnings as errors, then install.
 le_build() {
     le_say "building (make clean && make, warnings are errors)"
     make -s clean PG_CONFIG="$PG_CONFIG" &&
-    make -s -j"$(le_jobs)" PG_CONFIG="$PG_CONFIG" &&
+    make -s -j"$(le_jobs)" PG_CONFIG="$PG_CONFIG" WERROR=-Werror &&
     le_say "installing (make install)" &&
     le_root make -s install PG_CONFIG="$PG_CONFIG"
 }
