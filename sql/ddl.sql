@@ -55,8 +55,9 @@ SELECT logout_everywhere.log_out_everywhere(1);
 UPDATE app_v1.users SET hashed_password = 'other';
 SELECT jti, purpose FROM app_v1.tokens_v1 UNION ALL SELECT jti, purpose FROM app_v1.tokens ORDER BY 1;
 
--- SET SCHEMA, then a look-alike in the old place; then disable() removes the
--- action it made, though the table moved away from it.
+-- SET SCHEMA, then a look-alike in the old place. The action moves with the
+-- user table (it is <schema of user_table>.<action_name>), and disable()
+-- removes it.
 CREATE SCHEMA moved;
 ALTER TABLE app_v1.tokens_v1 SET SCHEMA moved;
 ALTER TABLE app_v1.users_v1 SET SCHEMA moved;

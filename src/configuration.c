@@ -726,6 +726,21 @@ GuardTokenTableChild(Oid child)
 		GuardTable(child);
 }
 
+/*
+ * The user table moved to another schema (ALTER TABLE ... SET SCHEMA): its
+ * action, <schema of user_table>.<action_name>, moves with it.
+ */
+void
+MoveActionWithTable(Oid user_table, const char *action_name)
+{
+	Oid			action = ActionFunction(user_table, action_name);
+
+	if (OidIsValid(action) && get_func_namespace(action) != get_rel_namespace(user_table))
+		RunStatement(psprintf("ALTER FUNCTION %s SET SCHEMA %s",
+							  format_procedure_qualified(action),
+							  quote_identifier(get_namespace_name(get_rel_namespace(user_table)))));
+}
+
 /* The id or password column was renamed: the settings take the new name. */
 void
 FollowRenamedColumns(Oid user_table, const char *id_column, const char *password_column)

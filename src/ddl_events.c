@@ -24,6 +24,7 @@
  *   id or password column renamed  the settings follow it to its new name
  *                                  (the action and the password trigger depend
  *                                  on the columns, so those are the columns);
+ *   user table moved to a schema   its action moves with it;
  *   an inheritance child of a      refused: an UPDATE of the child would change
  *   user table                     passwords that the parent's trigger never sees;
  *   an inheritance child of a      it gets the token guard, as enable() gives
@@ -234,6 +235,11 @@ forget_dropped_objects(PG_FUNCTION_ARGS)
 	"      AND d.refobjid OPERATOR(pg_catalog.=) s.user_table::pg_catalog.oid AND d.refobjsubid OPERATOR(pg_catalog.>) 0 LIMIT 1) pw_now ON true" \
 	" WHERE id_now.attname OPERATOR(pg_catalog.<>) s.id_column OR pw_now.attname OPERATOR(pg_catalog.<>) s.password_column"
 
+#define ALTERED_USER_TABLES_QUERY \
+	"SELECT s.user_table::pg_catalog.oid, s.action_name::pg_catalog.text FROM %s.settings s" \
+	" WHERE s.user_table::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (SELECT objid FROM pg_catalog.pg_event_trigger_ddl_commands()" \
+	"       WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass)"
+
 #define NEW_CHILDREN_QUERY \
 	"WITH RECURSIVE altered AS (SELECT DISTINCT objid FROM pg_catalog.pg_event_trigger_ddl_commands()" \
 	"                  WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass)," \
@@ -269,6 +275,17 @@ FollowAlteredTables(void)
 				(errmsg("logout_everywhere follows the renamed columns of \"%s\"",
 						get_rel_name(user_table))));
 		FollowRenamedColumns(user_table, id_column, password_column);
+	}
+
+	if (SPI_execute(psprintf(ALTERED_USER_TABLES_QUERY, schema), false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read logout_everywhere.settings");
+	rows = SPI_tuptable;
+	for (uint64 i = 0, n = SPI_processed; i < n; i++)
+	{
+		bool		isnull;
+
+		MoveActionWithTable(DatumGetObjectId(SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull)),
+							SPI_getvalue(rows->vals[i], rows->tupdesc, 2));
 	}
 
 	if (SPI_execute(psprintf(NEW_CHILDREN_QUERY, schema, schema, schema), false, 0) != SPI_OK_SELECT)

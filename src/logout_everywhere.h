@@ -152,6 +152,7 @@ extern void ForgetPasswordTrigger(Oid user_table);
 extern void FollowRenamedColumns(Oid user_table, const char *id_column,
 								 const char *password_column);
 extern void GuardTokenTableChild(Oid child);
+extern void MoveActionWithTable(Oid user_table, const char *action_name);
 
 /* concurrency.c */
 extern List *LockSubjectsForRevocation(Datum *subjects, int count, bool wide);
