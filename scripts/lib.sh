@@ -43,6 +43,7 @@ le_apt() {
 # queries and nothing else.
 #   postgresql-server-dev-$PG_MAJOR  pg_config, PGXS, pg_regress, pg_isolation_regress
 #   postgresql-$PG_MAJOR-cron        some script tests schedule expunge_expired with pg_cron
+#   postgresql-$PG_MAJOR-plproxy     the sharding test (t/sharding.pl) routes calls with PL/Proxy
 #   clang, libclang-rt-14-dev        Debian's server is built with LLVM JIT: PGXS compiles
 #                                    and installs bitcode with clang
 #   nodejs / npm                     script tests that act as an application client
@@ -60,7 +61,8 @@ le_deps() {
     command -v dpkg-query >/dev/null 2>&1 || le_die "not a Debian system (no dpkg-query); install the packages by hand (see README, Installation)"
     local missing=() p pkgs
     pkgs=("postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" clang make gcc libc6-dev)
-    [ "${1:-}" = build ] || pkgs+=("postgresql-$PG_MAJOR-cron" libclang-rt-14-dev valgrind
+    [ "${1:-}" = build ] || pkgs+=("postgresql-$PG_MAJOR-cron" "postgresql-$PG_MAJOR-plproxy"
+                                   libclang-rt-14-dev valgrind
                                    perl libipc-run-perl
                                    python3-psycopg python3-psycopg2 ruby-pg libdbd-pg-perl
                                    libpostgresql-jdbc-java)
