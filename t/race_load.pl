@@ -1,4 +1,3 @@
-#!/usr/bin/env bash
 # Load test of the race-free log-out (issue 3, CONTRACT.md "Concurrency").
 #
 # pgbench runs several clients that mix, all on the same user at any moment
@@ -27,37 +26,36 @@
 # fire for them (a log-out refuses a token table whose guard is dropped).  The guarded run must also have
 # met the race (log-outs that started while a login of their user was
 # still open), or it proves nothing either.
-#
-# Runs against the cluster that pg_virtualenv provides (PGHOST, PGPORT, ...).
-set -euo pipefail
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
 
-CLIENTS=8
-GUARDED_SECONDS=8
-UNGUARDED_SECONDS=5
+my $clients = 8;
+my $guarded_seconds = 8;
+my $unguarded_seconds = 5;
 # Every client works on the user of the current slice of time (user ids
 # 0 .. USERS-1 in turn): all clients log that one user in and out and
 # change their password at once, so log-outs meet open logins all the time.
 # Each user has one slice of a run, so a token that the last log-out of its
 # user missed stays live to the end instead of being revoked by a later one.
-SLICE_MS=50
-USERS=4000
+my $slice_ms = 50;
+my $users = 4000;
 
-workdir=$(mktemp -d)
-trap 'rm -rf "$workdir"' EXIT
-
-psql_db() {
-	local db=$1
-	shift
-	psql -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"
-}
+my $node = PostgreSQL::Test::Cluster->new('race_load');
+$node->init;
+$node->start;
+my $workdir = PostgreSQL::Test::Utils::tempdir;
 
 # A database with the extension, an Ash token table, a users table, the
 # extension enabled with the password trigger, and the test's bookkeeping.
-make_database() {
-	local db=$1
-	PGOPTIONS=--client-min-messages=warning psql_db postgres \
-		-c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
-	psql_db "$db" <<SQL
+sub make_database
+{
+	my ($db) = @_;
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql($db, <<"SQL");
 SET client_min_messages = warning;
 ALTER DATABASE $db SET synchronous_commit = off;
 CREATE EXTENSION logout_everywhere;
@@ -66,8 +64,8 @@ CREATE TABLE users (
   id              integer PRIMARY KEY,
   email           text NOT NULL,
   hashed_password text NOT NULL);
-INSERT INTO users SELECT g, 'u' || g || '@example.com', md5(g::text)
-  FROM generate_series(0, $USERS - 1) g;
+INSERT INTO users SELECT g, 'u' || g || '\@example.com', md5(g::text)
+  FROM generate_series(0, $users - 1) g;
 
 CREATE TABLE tokens (
   jti        text NOT NULL PRIMARY KEY,
@@ -107,16 +105,19 @@ CREATE TABLE login_ends (
 SQL
 }
 
-show_triggers() {
-	echo "  triggers on tokens, in firing order: $(psql_db "$1" -At -c "
+sub show_triggers
+{
+	my ($db) = @_;
+	note('  triggers on tokens, in firing order: '
+		  . $node->safe_psql($db, q{
 		SELECT string_agg(tgname, ', ' ORDER BY tgname) FROM pg_trigger
-		WHERE tgrelid = 'tokens'::regclass AND NOT tgisinternal")"
+		WHERE tgrelid = 'tokens'::regclass AND NOT tgisinternal}));
 }
 
-SLICE="SELECT (floor(extract(epoch FROM clock_timestamp()) * 1000 / $SLICE_MS))::bigint % $USERS AS uid"
+my $slice = "SELECT (floor(extract(epoch FROM clock_timestamp()) * 1000 / $slice_ms))::bigint % $users AS uid";
 
-cat >"$workdir/login.sql" <<SQL
-$SLICE, gen_random_uuid() AS jti \\gset
+my $login_sql = <<"SQL";
+$slice, gen_random_uuid() AS jti \\gset
 BEGIN;
 -- (the negative control's copy sets session_replication_role here)
 INSERT INTO tokens (jti, subject, expires_at, purpose)
@@ -127,23 +128,24 @@ SELECT pg_sleep(0.002);
 INSERT INTO login_ends VALUES (':jti', clock_timestamp());
 COMMIT;
 SQL
+append_to_file("$workdir/login.sql", $login_sql);
 
-cat >"$workdir/check.sql" <<SQL
-$SLICE \\gset
+append_to_file("$workdir/check.sql", <<"SQL");
+$slice \\gset
 SELECT logout_everywhere.token_valid(jti, purpose)
   FROM tokens WHERE subject = 'user?id=' || :uid LIMIT 1;
 SQL
 
-cat >"$workdir/logout.sql" <<SQL
-$SLICE \\gset
+append_to_file("$workdir/logout.sql", <<"SQL");
+$slice \\gset
 BEGIN;
 INSERT INTO logouts VALUES (:uid, 'log-out', clock_timestamp());
 SELECT logout_everywhere.log_out_everywhere(:uid);
 COMMIT;
 SQL
 
-cat >"$workdir/password.sql" <<SQL
-$SLICE \\gset
+append_to_file("$workdir/password.sql", <<"SQL");
+$slice \\gset
 BEGIN;
 INSERT INTO logouts VALUES (:uid, 'password', clock_timestamp());
 UPDATE users SET hashed_password = md5(random()::text) WHERE id = :uid;
@@ -151,27 +153,29 @@ COMMIT;
 SQL
 
 # The negative control's logins: the guard does not fire for them.
-sed 's/^-- (the negative control.*$/SET LOCAL session_replication_role = replica;/' \
-	"$workdir/login.sql" >"$workdir/login_unguarded.sql"
+(my $login_unguarded_sql = $login_sql) =~
+  s/^-- \(the negative control.*$/SET LOCAL session_replication_role = replica;/m;
+append_to_file("$workdir/login_unguarded.sql", $login_unguarded_sql);
 
 # Run the mix on one database (with login.sql, or the file given third);
 # fail if any client hit an error.
-run_load() {
-	local db=$1 seconds=$2 login=${3:-login.sql}
-	if ! pgbench -n -d "$db" -c "$CLIENTS" -j 2 -T "$seconds" \
-		-f "$workdir/$login@50" -f "$workdir/check.sql@20" \
-		-f "$workdir/logout.sql@15" -f "$workdir/password.sql@15" \
-		>"$workdir/pgbench.out" 2>&1; then
-		cat "$workdir/pgbench.out"
-		echo "FAIL: pgbench reported errors"
-		exit 1
-	fi
-	if grep -qE '^number of failed transactions: [1-9]' "$workdir/pgbench.out"; then
-		cat "$workdir/pgbench.out"
-		echo "FAIL: transactions failed"
-		exit 1
-	fi
-	psql_db "$db" -At -F ' ' <<'SQL'
+sub run_load
+{
+	my ($db, $seconds, $login) = @_;
+	$login //= 'login.sql';
+	my ($out, $err) = ('', '');
+	my $ran = IPC::Run::run(
+		[
+			'pgbench', '-n', '-h', $node->host, '-p', $node->port, '-d', $db,
+			'-c', $clients, '-j', 2, '-T', $seconds,
+			'-f', "$workdir/$login\@50", '-f', "$workdir/check.sql\@20",
+			'-f', "$workdir/logout.sql\@15", '-f', "$workdir/password.sql\@15"
+		],
+		'>', \$out, '2>', \$err);
+	ok($ran, "$db: pgbench reported no errors") or diag("$out\n$err");
+	unlike($out, qr/^number of failed transactions: [1-9]/m, "$db: no transaction failed")
+	  or diag($out);
+	note($node->safe_psql($db, <<'SQL', extra_params => [ '-F', ' ' ]));
 SELECT '  logins:', count(*), ' revoked:', count(*) FILTER (WHERE purpose = 'revocation')
   FROM tokens;
 SELECT '  log-outs:', count(*) FILTER (WHERE kind = 'log-out'),
@@ -182,71 +186,56 @@ SQL
 
 # Pairs (token, log-out or password change of its user) where the token was
 # inserted before the log-out started.
-BEFORE_LOGOUT="
+my $before_logout = "
   FROM tokens t
   JOIN token_stamps s ON s.jti = t.jti
   JOIN logouts l ON t.subject = 'user?id=' || l.user_id
- WHERE s.stamped_at < l.started_at AT TIME ZONE 'utc'"
+ WHERE s.stamped_at < l.started_at AT TIME ZONE 'utc'";
 
 # Logins still open when a log-out of their user started: the race.
-count_races() {
-	psql_db "$1" -At -c "
-		SELECT count(DISTINCT t.jti) $BEFORE_LOGOUT
-		   AND l.started_at < (SELECT ended_at FROM login_ends e WHERE e.jti = t.jti)"
+sub count_races
+{
+	my ($db) = @_;
+	return $node->safe_psql($db, "
+		SELECT count(DISTINCT t.jti) $before_logout
+		   AND l.started_at < (SELECT ended_at FROM login_ends e WHERE e.jti = t.jti)");
 }
 
 # The invariant's violations: live tokens inserted before the start of a
 # completed log-out or password change of their user.
-count_violations() {
-	psql_db "$1" -At -c "
-		SELECT count(DISTINCT t.jti) $BEFORE_LOGOUT
+sub count_violations
+{
+	my ($db) = @_;
+	return $node->safe_psql($db, "
+		SELECT count(DISTINCT t.jti) $before_logout
 		   AND t.purpose <> 'revocation'
-		   AND t.expires_at > now() AT TIME ZONE 'utc'"
+		   AND t.expires_at > now() AT TIME ZONE 'utc'");
 }
 
-status=0
-
-echo "guarded: $CLIENTS clients, one user per $SLICE_MS ms, ${GUARDED_SECONDS}s"
-make_database race_guarded
-show_triggers race_guarded
-run_load race_guarded "$GUARDED_SECONDS"
-races=$(count_races race_guarded)
-violations=$(count_violations race_guarded)
-echo "  logins still open when a log-out of their user started: $races"
-if [ "$races" -eq 0 ]; then
-	echo "FAIL: no log-out met an open login: this load does not exercise the race"
-	status=1
-fi
-if [ "$violations" -eq 0 ]; then
-	echo "ok: no live token was inserted before a completed log-out of its user"
-else
-	echo "FAIL: $violations live tokens were inserted before a completed log-out of their user"
-	psql_db race_guarded -c "
+note("guarded: $clients clients, one user per $slice_ms ms, ${guarded_seconds}s");
+make_database('race_guarded');
+show_triggers('race_guarded');
+run_load('race_guarded', $guarded_seconds);
+my $races = count_races('race_guarded');
+my $violations = count_violations('race_guarded');
+note("  logins still open when a log-out of their user started: $races");
+ok($races > 0, 'guarded: log-outs met open logins (this load exercises the race)');
+is($violations, 0, 'guarded: no live token was inserted before a completed log-out of its user')
+  or diag($node->safe_psql('race_guarded', "
 		SELECT t.jti, t.subject, t.created_at, max(l.started_at AT TIME ZONE 'utc') AS last_logout_start
-		$BEFORE_LOGOUT
+		$before_logout
 		   AND t.purpose <> 'revocation' AND t.expires_at > now() AT TIME ZONE 'utc'
-		 GROUP BY 1, 2, 3 ORDER BY 3 LIMIT 10"
-	status=1
-fi
+		 GROUP BY 1, 2, 3 ORDER BY 3 LIMIT 10"));
 
-echo "negative control, logins that the guard does not see: $CLIENTS clients, one user per $SLICE_MS ms, ${UNGUARDED_SECONDS}s"
-make_database race_unguarded
-show_triggers race_unguarded
-run_load race_unguarded "$UNGUARDED_SECONDS" login_unguarded.sql
-races=$(count_races race_unguarded)
-violations=$(count_violations race_unguarded)
-echo "  logins still open when a log-out of their user started: $races"
-if [ "$violations" -gt 0 ]; then
-	echo "ok: without the guard, $violations live tokens were inserted before a completed log-out of their user (the race is real)"
-else
-	echo "FAIL: without the guard the invariant still held: this load does not exercise the race"
-	status=1
-fi
+note("negative control, logins that the guard does not see: $clients clients, one user per $slice_ms ms, ${unguarded_seconds}s");
+make_database('race_unguarded');
+show_triggers('race_unguarded');
+run_load('race_unguarded', $unguarded_seconds, 'login_unguarded.sql');
+$races = count_races('race_unguarded');
+$violations = count_violations('race_unguarded');
+note("  logins still open when a log-out of their user started: $races");
+ok($violations > 0,
+	"negative control: without the guard, $violations live tokens were inserted before a completed log-out of their user (the race is real)");
 
-psql_db postgres -c "DROP DATABASE race_guarded" -c "DROP DATABASE race_unguarded"
-if [ "$status" -eq 0 ]; then
-	echo "race_load: passed"
-else
-	echo "race_load: FAILED"
-fi
-exit $status
+$node->stop;
+done_testing();
