@@ -5,11 +5,12 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).co
 MODULE_big = $(EXTENSION)
 OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c))
 
-# Install and upgrade scripts; everything else in sql/ is a regression test.
+# Install and upgrade scripts in sql/; tests in test/ (sql/, expected/, specs/).
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
-REGRESS = $(sort $(filter-out $(EXTENSION)--%,$(patsubst sql/%.sql,%,$(wildcard sql/*.sql))))
-REGRESS_OPTS = --load-extension=plpgsql
-ISOLATION = $(sort $(patsubst specs/%.spec,%,$(wildcard specs/*.spec)))
+REGRESS = $(sort $(patsubst test/sql/%.sql,%,$(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test --load-extension=plpgsql
+ISOLATION = $(sort $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test
 # Tests that need clusters of their own (crash, restart, dump and restore,
 # several sessions): t/*.pl on PostgreSQL::Test::Cluster, run by prove.
 TAP_TESTS = 1

@@ -47,7 +47,7 @@ BINDIR=$("$PG_CONFIG" --bindir)
 PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
 
 say "--- building the instrumented extension"
-(cd "$ROOT" && tar cf - Makefile ./*.control src sql expected specs 2>/dev/null) | tar xf - -C "$BUILD"
+(cd "$ROOT" && tar cf - Makefile ./*.control src sql test 2>/dev/null) | tar xf - -C "$BUILD"
 find "$BUILD" \( -name '*.o' -o -name '*.bc' -o -name '*.so' \) -delete
 # with_llvm=no: no JIT bitcode (clang, without the sanitizer).
 make -C "$BUILD" -s with_llvm=no COPT="$SAN" PG_CONFIG="$PG_CONFIG" >"$TMPD/build.log" 2>&1 \
