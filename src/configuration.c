@@ -219,9 +219,14 @@ CallsExtension(Oid function)
 	{
 		Form_pg_depend dependency = (Form_pg_depend) GETSTRUCT(row);
 
-		found = (dependency->refclassid == ProcedureRelationId &&
-				 get_func_namespace(dependency->refobjid) == ExtensionSchemaOid()) ||
-			dependency->refclassid == ExtensionRelationId;
+		/*
+		 * A normal dependency only: ALTER FUNCTION ... DEPENDS ON EXTENSION,
+		 * which any function owner may run, records an 'x' one.
+		 */
+		found = dependency->deptype == DEPENDENCY_NORMAL &&
+			((dependency->refclassid == ProcedureRelationId &&
+			  get_func_namespace(dependency->refobjid) == ExtensionSchemaOid()) ||
+			 dependency->refclassid == ExtensionRelationId);
 	}
 	systable_endscan(scan);
 	table_close(depend, AccessShareLock);
@@ -230,25 +235,37 @@ CallsExtension(Oid function)
 
 /*
  * The action function of a user table, or InvalidOid: named action_name,
- * taking the table's row, calling log_out_everywhere. Looked for in every
- * schema, so that it is found after ALTER TABLE ... SET SCHEMA moved the
- * table (and its row type) away from it.
+ * taking the table's row, owned by the table's owner (enable() runs as it),
+ * calling log_out_everywhere. The one in the table's schema if there is
+ * one; else looked for in the other schemas, so that it is found after
+ * ALTER TABLE ... SET SCHEMA moved the table away from it. Nobody but the
+ * table's owner can make a function that qualifies.
  */
 static Oid
 ActionFunction(Oid user_table, const char *action_name)
 {
 	Oid			row_type = get_rel_type_id(user_table);
-	CatCList   *candidates = SearchSysCacheList1(PROCNAMEARGSNSP,
-												 CStringGetDatum(action_name));
+	Oid			table_schema = get_rel_namespace(user_table);
+	Oid			table_owner;
+	HeapTuple	class_tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(user_table));
+	CatCList   *candidates;
 	Oid			found = InvalidOid;
 
-	for (int i = 0; i < candidates->n_members && !OidIsValid(found); i++)
+	if (!HeapTupleIsValid(class_tuple))
+		return InvalidOid;
+	table_owner = ((Form_pg_class) GETSTRUCT(class_tuple))->relowner;
+	ReleaseSysCache(class_tuple);
+
+	candidates = SearchSysCacheList1(PROCNAMEARGSNSP, CStringGetDatum(action_name));
+	for (int i = 0; i < candidates->n_members; i++)
 	{
 		HeapTuple	tuple = &candidates->members[i]->tuple;
 		Form_pg_proc function = (Form_pg_proc) GETSTRUCT(tuple);
 
-		if (function->pronargs == 1 && function->proargtypes.values[0] == row_type &&
-			CallsExtension(function->oid))
+		if (function->pronargs != 1 || function->proargtypes.values[0] != row_type ||
+			function->proowner != table_owner || !CallsExtension(function->oid))
+			continue;
+		if (!OidIsValid(found) || function->pronamespace == table_schema)
 			found = function->oid;
 	}
 	ReleaseSysCacheList(candidates);

@@ -211,7 +211,9 @@ forget_dropped_objects(PG_FUNCTION_ARGS)
 /*
  * For each enabled user table that the command altered: the names of the
  * columns that the action (id) and the password trigger (password) depend
- * on, where they differ from the settings' (a rename). Then the tables the
+ * on, where they differ from the settings' (a rename). The action is the
+ * one ActionFunction() finds: the table owner's, calling the extension, the
+ * one in the table's schema first; the trigger is the one on the table. Then the tables the
  * command made inheritance children of an enabled user table, or of a
  * token table, with whether they have the guard.
  */
@@ -220,18 +222,25 @@ forget_dropped_objects(PG_FUNCTION_ARGS)
 	"                  WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass)" \
 	"SELECT s.user_table::pg_catalog.oid, id_now.attname, pw_now.attname" \
 	"  FROM %s.settings s JOIN altered a ON a.objid OPERATOR(pg_catalog.=) s.user_table::pg_catalog.oid" \
+	"  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.user_table::pg_catalog.oid" \
 	"  LEFT JOIN LATERAL (SELECT att.attname FROM pg_catalog.pg_depend d" \
 	"     JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) d.objid" \
 	"     JOIN pg_catalog.pg_attribute att ON att.attrelid OPERATOR(pg_catalog.=) d.refobjid AND att.attnum OPERATOR(pg_catalog.=) d.refobjsubid" \
 	"    WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass" \
 	"      AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass" \
 	"      AND d.refobjid OPERATOR(pg_catalog.=) s.user_table::pg_catalog.oid AND d.refobjsubid OPERATOR(pg_catalog.>) 0" \
-	"      AND p.proname OPERATOR(pg_catalog.=) s.action_name AND p.pronargs OPERATOR(pg_catalog.=) 1 LIMIT 1) id_now ON true" \
+	"      AND p.proname OPERATOR(pg_catalog.=) s.action_name AND p.pronargs OPERATOR(pg_catalog.=) 1" \
+	"      AND p.proargtypes[0] OPERATOR(pg_catalog.=) c.reltype AND p.proowner OPERATOR(pg_catalog.=) c.relowner" \
+	"      AND EXISTS (SELECT FROM pg_catalog.pg_depend e JOIN pg_catalog.pg_proc q ON q.oid OPERATOR(pg_catalog.=) e.refobjid" \
+	"                   WHERE e.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass AND e.objid OPERATOR(pg_catalog.=) p.oid" \
+	"                     AND e.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass AND e.deptype OPERATOR(pg_catalog.=) 'n'" \
+	"                     AND q.pronamespace OPERATOR(pg_catalog.=) 'logout_everywhere'::pg_catalog.regnamespace)" \
+	"    ORDER BY p.pronamespace OPERATOR(pg_catalog.<>) c.relnamespace LIMIT 1) id_now ON true" \
 	"  LEFT JOIN LATERAL (SELECT att.attname FROM pg_catalog.pg_depend d" \
 	"     JOIN pg_catalog.pg_trigger t ON t.oid OPERATOR(pg_catalog.=) d.objid" \
 	"     JOIN pg_catalog.pg_attribute att ON att.attrelid OPERATOR(pg_catalog.=) d.refobjid AND att.attnum OPERATOR(pg_catalog.=) d.refobjsubid" \
 	"    WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass" \
-	"      AND t.tgname OPERATOR(pg_catalog.=) '" PASSWORD_TRIGGER "'" \
+	"      AND t.tgname OPERATOR(pg_catalog.=) '" PASSWORD_TRIGGER "' AND t.tgrelid OPERATOR(pg_catalog.=) s.user_table::pg_catalog.oid" \
 	"      AND d.refobjid OPERATOR(pg_catalog.=) s.user_table::pg_catalog.oid AND d.refobjsubid OPERATOR(pg_catalog.>) 0 LIMIT 1) pw_now ON true" \
 	" WHERE id_now.attname OPERATOR(pg_catalog.<>) s.id_column OR pw_now.attname OPERATOR(pg_catalog.<>) s.password_column"
 

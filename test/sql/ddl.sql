@@ -7,6 +7,7 @@
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
 DROP DATABASE IF EXISTS regress_le_ddl;
+DROP ROLE IF EXISTS regress_le_ddl_attacker;
 RESET client_min_messages;
 CREATE DATABASE regress_le_ddl;
 SELECT current_database() AS regress_home \gset
@@ -168,6 +169,40 @@ DROP TABLE app.tokens;
 RESET ROLE;
 SELECT count(*) AS settings_rows FROM logout_everywhere.settings;
 
+--
+-- Another role's function that looks like the action (same name, the user
+-- table's row type) is never taken for it: not to follow a "rename", not to
+-- move, not to drop.
+--
+CREATE ROLE regress_le_ddl_attacker;
+CREATE SCHEMA aaa AUTHORIZATION regress_le_ddl_attacker;
+CREATE SCHEMA bbb AUTHORIZATION regress_le_ddl_attacker;
+CREATE TABLE app.people (email text, id integer PRIMARY KEY, hashed_password text);
+INSERT INTO app.people VALUES ('p@example.com', 1, 'h');
+CREATE TABLE app.people_tokens (jti text PRIMARY KEY, subject text NOT NULL,
+  expires_at timestamp(0) NOT NULL, purpose text NOT NULL);
+INSERT INTO app.people_tokens VALUES ('p1', 'user?id=1', now() AT TIME ZONE 'utc' + interval '1 day', 'user');
+SET client_min_messages = warning;
+SELECT logout_everywhere.enable('app.people', 'app.people_tokens', apply_on_password_change => true);
+RESET client_min_messages;
+GRANT USAGE ON SCHEMA app, logout_everywhere TO regress_le_ddl_attacker;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA logout_everywhere TO regress_le_ddl_attacker;
+SET ROLE regress_le_ddl_attacker;
+CREATE FUNCTION aaa.log_out_everywhere(u app.people) RETURNS bigint LANGUAGE sql
+  RETURN logout_everywhere.log_out_everywhere((u).email, user_table => 'app.people');
+CREATE FUNCTION bbb.log_out_everywhere(u app.people) RETURNS bigint LANGUAGE sql RETURN 0;
+ALTER FUNCTION bbb.log_out_everywhere(app.people) DEPENDS ON EXTENSION logout_everywhere;
+RESET ROLE;
+ALTER TABLE app.people ADD COLUMN nickname text;
+SELECT id_column, password_column FROM logout_everywhere.settings WHERE user_table = 'app.people'::regclass;
+UPDATE app.people SET hashed_password = 'new';
+SELECT jti, purpose FROM app.people_tokens;
+SELECT logout_everywhere.disable('app.people');
+SELECT p.oid::regprocedure FROM pg_proc p WHERE proname = 'log_out_everywhere'
+   AND pronamespace <> 'logout_everywhere'::regnamespace ORDER BY 1::text;
+DROP SCHEMA aaa, bbb CASCADE;
+
 \c :regress_home
 DROP DATABASE regress_le_ddl WITH (FORCE);
 DROP ROLE regress_le_ddl_dropper;
+DROP ROLE regress_le_ddl_attacker;
