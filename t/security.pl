@@ -17,6 +17,8 @@ use FindBin;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use lib "$FindBin::RealBin/lib";
+use LogoutEverywhereTest;
 
 my $root = "$FindBin::RealBin/..";
 
@@ -24,44 +26,7 @@ my $node = PostgreSQL::Test::Cluster->new('security');
 $node->init;
 $node->start;
 
-# qv DB SQL: the output (unaligned, tuples only); dies at the first error.
-sub qv { my ($db, $sql) = @_; return $node->safe_psql($db, $sql); }
-
-# expect_error NAME SQLSTATE DB SQL: the SQL must fail with that SQLSTATE.
-sub expect_error
-{
-	my ($name, $state, $db, $sql) = @_;
-	my ($out, $err) = ('', '');
-	my $rc = $node->psql($db, "\\set VERBOSITY verbose\n$sql",
-		stdout => \$out, stderr => \$err, on_error_stop => 1);
-	if ($rc == 0)
-	{
-		fail("$name: succeeded, expected SQLSTATE $state (output: $out)");
-	}
-	else
-	{
-		like($err, qr/ERROR:  \Q$state\E:/, "$name ($state)");
-	}
-}
-
-# expect_ok NAME DB SQL: the SQL must succeed.
-sub expect_ok
-{
-	my ($name, $db, $sql) = @_;
-	my ($out, $err) = ('', '');
-	my $rc = $node->psql($db, $sql, stdout => \$out, stderr => \$err, on_error_stop => 1);
-	is($rc, 0, $name) or diag($err);
-}
-
-# The token table exactly as AshAuthentication + AshPostgres create it.
-my $ash_tokens_ddl = q{(
-  jti        text NOT NULL PRIMARY KEY,
-  subject    text NOT NULL,
-  expires_at timestamp(0) NOT NULL,
-  purpose    text NOT NULL,
-  extra_data jsonb,
-  created_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
-  updated_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'))};
+use_node($node);
 
 my $db = 'le_security';
 qv('postgres', "CREATE DATABASE $db");
