@@ -84,6 +84,19 @@ UserIdArgument(FunctionCallInfo fcinfo, int argno, UserTableSettings *settings,
 }
 
 /*
+ * NOTIFY logout_everywhere.notify_channel of a revoked subject. PostgreSQL
+ * folds a transaction's identical notifications into one, sends them at
+ * commit, and drops those of a rolled-back (sub)transaction. A subject too
+ * long for a payload is sent as an empty one: "drop every cached check".
+ */
+static void
+NotifyRevoked(const char *subject)
+{
+	Async_Notify(notify_channel_setting,
+				 strlen(subject) < NOTIFY_PAYLOAD_LIMIT ? subject : "");
+}
+
+/*
  * Revoke the live tokens of these subjects in the settings' token table;
  * NULL purposes mean the configured ones. Returns how many were revoked.
  * Must be called inside an SPI connection.
@@ -148,19 +161,9 @@ RevokeSubjects(UserTableSettings *settings, Datum *subjects, int count,
 	if (revoked > 0)
 		NoteRevocation();
 
-	/*
-	 * One NOTIFY per subject: PostgreSQL folds a transaction's identical
-	 * notifications into one, sends them at commit, and drops those of a
-	 * rolled-back (sub)transaction.
-	 */
+	/* One NOTIFY per subject whose tokens were revoked. */
 	for (uint64 i = 0; notify && i < SPI_processed; i++)
-	{
-		char	   *subject = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-
-		/* Too long for a payload: an empty one, "drop every cached check". */
-		Async_Notify(notify_channel_setting,
-					 strlen(subject) < NOTIFY_PAYLOAD_LIMIT ? subject : "");
-	}
+		NotifyRevoked(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 
 	/*
 	 * This transaction gave back its lock on a subject it had written tokens
@@ -186,12 +189,7 @@ RevokeSubjects(UserTableSettings *settings, Datum *subjects, int count,
 		{
 			NoteRevocation();
 			for (int i = 0; notify && i < count; i++)
-			{
-				char	   *subject = TextDatumGetCString(subjects[i]);
-
-				Async_Notify(notify_channel_setting,
-							 strlen(subject) < NOTIFY_PAYLOAD_LIMIT ? subject : "");
-			}
+				NotifyRevoked(TextDatumGetCString(subjects[i]));
 		}
 		revoked += SPI_processed;
 	}
