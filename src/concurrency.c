@@ -6,16 +6,18 @@
  * committed: a login still open while a log-out runs would leave a live
  * token behind. So both sides take locks in the lock manager, with tags of
  * the advisory kind that only this extension uses (field4 below keeps them
- * apart from pg_advisory_lock's). The tags name the database and the
- * subject, not a table: a token written to a partition or an inheritance
- * child meets a log-out that updates the parent, whatever table the
- * trigger fired on.
+ * apart from pg_advisory_lock's). The tags name a token table and the
+ * subject. A log-out locks its token table's tag; a token write locks the
+ * tag of the table it writes to and of every table above it (partition
+ * parents, inheritance parents: GuardedTables), since a log-out's UPDATE of
+ * any of those reaches the row. Keyed by table, one owner's token table
+ * cannot delay log-outs on another's.
  *
- *   subject lock (database, hash of subject)
+ *   subject lock (table, hash of subject)
  *       token write  SHARE      - logins of one user never wait for each other
  *       log-out      EXCLUSIVE  - waits for open logins of that user; a login
  *                                 that comes later waits for the log-out
- *   database lock (database)
+ *   table lock (table)
  *       token write  ROW SHARE
  *       log-out      ROW EXCLUSIVE, after its subject locks
  *       escalated token writer  SHARE: takes no more subject locks
@@ -31,10 +33,10 @@
  * The modes are chosen so that what must not wait does not: ROW SHARE,
  * ROW EXCLUSIVE and SHARE leave each other alone except ROW EXCLUSIVE and
  * SHARE (a log-out against an escalated writer), and EXCLUSIVE waits for
- * all. A log-out takes its subject locks in hash order, then the database
- * lock; a writer the database lock, then its subject lock; neither order
- * closes a cycle between a log-out and a login. A hash collision between
- * two subjects only makes one wait for the other.
+ * all. A log-out takes its subject locks in hash order, then the table
+ * lock; a writer the table lock, then its subject lock, table by table;
+ * neither order closes a cycle between a log-out and a login. A hash
+ * collision between two subjects only makes one wait for the other.
  *
  * A transaction that wrote a token for a user (SHARE) and then logs that
  * user out (EXCLUSIVE) upgrades its lock; two such transactions would wait
@@ -47,13 +49,21 @@
  */
 #include "logout_everywhere.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/partition.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "storage/lock.h"
+#include "utils/fmgroids.h"
 #include "utils/resowner.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -64,7 +74,7 @@ PG_FUNCTION_INFO_V1(token_guard);
 
 /* field4 of our lock tags ("LE" and "LF"); pg_advisory_lock uses 1 and 2. */
 #define SUBJECT_LOCK_FIELD4 0x4C45
-#define DATABASE_LOCK_FIELD4 0x4C46
+#define TABLE_LOCK_FIELD4 0x4C46
 
 /*
  * What this transaction holds. Every lock is taken for the whole
@@ -81,6 +91,7 @@ static bool logout_escalated = false;
  */
 typedef struct WrittenToken
 {
+	Oid			table;
 	uint32		subject_hash;
 	text	   *jti;
 } WrittenToken;
@@ -97,15 +108,15 @@ ResetConcurrencyState(void)
 }
 
 static void
-SetSubjectLockTag(LOCKTAG *tag, uint32 subject_hash)
+SetSubjectLockTag(LOCKTAG *tag, Oid table, uint32 subject_hash)
 {
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, subject_hash, 0, SUBJECT_LOCK_FIELD4);
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, table, subject_hash, SUBJECT_LOCK_FIELD4);
 }
 
 static void
-SetDatabaseLockTag(LOCKTAG *tag)
+SetTableLockTag(LOCKTAG *tag, Oid table)
 {
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, 0, 0, DATABASE_LOCK_FIELD4);
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, table, 0, TABLE_LOCK_FIELD4);
 }
 
 static uint32
@@ -158,21 +169,21 @@ ReleaseLock(LOCKTAG *tag, LOCKMODE mode)
 }
 
 static void
-TakeDatabaseLock(LOCKMODE mode)
+TakeTableLock(Oid table, LOCKMODE mode)
 {
 	LOCKTAG		tag;
 
-	SetDatabaseLockTag(&tag);
+	SetTableLockTag(&tag, table);
 	TakeLock(&tag, mode, false);
 }
 
 /*
- * The writer's side: called for every row that makes a token live. With
- * row_may_change, a later trigger may still rewrite the row, so no subject
- * lock can stand for it.
+ * The writer's side, for one of the tables the row is stored under: called
+ * for every row that makes a token live. With row_may_change, a later
+ * trigger may still rewrite the row, so no subject lock can stand for it.
  */
 static void
-LockSubjectForWrite(text *subject, text *jti, bool row_may_change)
+LockSubjectForWrite(Oid table, text *subject, text *jti, bool row_may_change)
 {
 	LOCKTAG		tag;
 	uint32		hash;
@@ -181,29 +192,30 @@ LockSubjectForWrite(text *subject, text *jti, bool row_may_change)
 
 	if (logout_escalated)
 	{
-		TakeDatabaseLock(ExclusiveLock);
+		TakeTableLock(table, ExclusiveLock);
 		return;
 	}
 	if (writer_escalated || row_may_change)
 	{
-		TakeDatabaseLock(ShareLock);
+		TakeTableLock(table, ShareLock);
 		writer_escalated = true;
 		return;
 	}
-	TakeDatabaseLock(RowShareLock);
+	TakeTableLock(table, RowShareLock);
 
 	hash = SubjectHash(subject);
-	SetSubjectLockTag(&tag, hash);
+	SetSubjectLockTag(&tag, table, hash);
 	if (TakeLock(&tag, ShareLock, false) == LOCKACQUIRE_OK)
 		subject_locks++;
 	if (subject_locks > MAX_SUBJECT_LOCKS)
 	{
-		TakeDatabaseLock(ShareLock);
+		TakeTableLock(table, ShareLock);
 		writer_escalated = true;
 		return;
 	}
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	written = palloc(sizeof(WrittenToken));
+	written->table = table;
 	written->subject_hash = hash;
 	written->jti = jti ? (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(jti)) : NULL;
 	written_tokens = lappend(written_tokens, written);
@@ -226,13 +238,13 @@ CompareHashes(const void *a, const void *b)
  * true: a log-out may have run in the meantime without seeing them.
  */
 static bool
-LockSubjectExclusive(uint32 subject_hash)
+LockSubjectExclusive(Oid table, uint32 subject_hash)
 {
 	LOCKTAG		tag;
 	LockAcquireResult result;
 	bool		yielded = false;
 
-	SetSubjectLockTag(&tag, subject_hash);
+	SetSubjectLockTag(&tag, table, subject_hash);
 	result = TakeLock(&tag, ExclusiveLock, true);
 	if (result == LOCKACQUIRE_NOT_AVAIL)
 	{
@@ -247,7 +259,7 @@ LockSubjectExclusive(uint32 subject_hash)
 
 /* The jtis this transaction wrote for a subject whose lock it yielded. */
 static List *
-WrittenUnder(uint32 subject_hash, List *jtis)
+WrittenUnder(Oid table, uint32 subject_hash, List *jtis)
 {
 	ListCell   *cell;
 
@@ -255,7 +267,8 @@ WrittenUnder(uint32 subject_hash, List *jtis)
 	{
 		WrittenToken *written = (WrittenToken *) lfirst(cell);
 
-		if (written->subject_hash == subject_hash && written->jti != NULL)
+		if (written->table == table && written->subject_hash == subject_hash &&
+			written->jti != NULL)
 			jtis = lappend(jtis, written->jti);
 	}
 	return jtis;
@@ -266,20 +279,20 @@ WrittenUnder(uint32 subject_hash, List *jtis)
  * open token write of theirs has committed (or rolled back) before the
  * revoking UPDATE takes its snapshot, and no new one starts until the
  * log-out's transaction ends. With wide (the token table has a trigger that
- * may change rows after the guard, whose writes take the database lock),
- * the database lock EXCLUSIVE at once. Returns the jtis of this
+ * may change rows after the guard, whose writes take the table lock), the
+ * table lock EXCLUSIVE at once. Returns the jtis of this
  * transaction's own tokens that the log-out must revoke whatever it spares
  * (LockSubjectExclusive), as text Datums; usually NIL.
  */
 List *
-LockSubjectsForRevocation(Datum *subjects, int count, bool wide)
+LockSubjectsForRevocation(Oid table, Datum *subjects, int count, bool wide)
 {
 	uint32	   *hashes;
 	List	   *own = NIL;
 
 	if (wide || logout_escalated || subject_locks + count > MAX_SUBJECT_LOCKS)
 	{
-		TakeDatabaseLock(ExclusiveLock);
+		TakeTableLock(table, ExclusiveLock);
 		logout_escalated = true;
 		return NIL;
 	}
@@ -290,14 +303,129 @@ LockSubjectsForRevocation(Datum *subjects, int count, bool wide)
 		hashes[i] = SubjectHash(DatumGetTextPP(subjects[i]));
 	qsort(hashes, count, sizeof(uint32), CompareHashes);
 	for (int i = 0; i < count; i++)
-		if ((i == 0 || hashes[i] != hashes[i - 1]) && LockSubjectExclusive(hashes[i]))
-			own = WrittenUnder(hashes[i], own);
+		if ((i == 0 || hashes[i] != hashes[i - 1]) && LockSubjectExclusive(table, hashes[i]))
+			own = WrittenUnder(table, hashes[i], own);
 	pfree(hashes);
 
-	TakeDatabaseLock(writer_escalated ? ExclusiveLock : RowExclusiveLock);
+	TakeTableLock(table, writer_escalated ? ExclusiveLock : RowExclusiveLock);
 	if (writer_escalated)
 		logout_escalated = true;
 	return own;
+}
+
+/*
+ * The tables that a row stored in rel is stored under: rel and every table
+ * above it, each reached by a log-out's UPDATE of that table. Found once per
+ * statement and trigger (the list lives in fn_extra), since tables are
+ * attached and detached.
+ *
+ * Partition trees and inheritance trees do not mix. A partition's parents
+ * change only by ATTACH and DETACH PARTITION; ATTACH locks the joining
+ * table and all its partitions ACCESS EXCLUSIVE, so it waits for this
+ * statement, which holds rel. ALTER TABLE ... INHERIT locks only the
+ * joining table so: the walk up an inheritance tree locks each parent
+ * (ACCESS SHARE, to the end of the transaction) before reading the parents
+ * of that parent, or an ancestor could join a token table while this
+ * transaction may still commit a token below it.
+ *
+ * A parent that is a token table passes subject down, so the walk goes up
+ * only from a table whose subject is inherited: a token table that has no
+ * parent, the common case, costs no catalog access.
+ */
+typedef struct GuardedTableList
+{
+	Oid			relid;			/* the table the trigger fires on */
+	int			count;
+	Oid			tables[FLEXIBLE_ARRAY_MEMBER];
+} GuardedTableList;
+
+static bool
+SubjectInherited(Relation rel)
+{
+	int			attnum = SPI_fnumber(RelationGetDescr(rel), "subject");
+
+	return attnum > 0 && TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attinhcount > 0;
+}
+
+/* The direct inheritance parents of a table, from pg_inherits. */
+static List *
+InheritanceParents(Oid relid)
+{
+	Relation	inherits = table_open(InheritsRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	List	   *parents = NIL;
+
+	ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(inherits, InheritsRelidSeqnoIndexId, true, NULL, 1, &key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		parents = lappend_oid(parents, ((Form_pg_inherits) GETSTRUCT(tuple))->inhparent);
+	systable_endscan(scan);
+	table_close(inherits, AccessShareLock);
+	return parents;
+}
+
+static List *
+InheritanceAncestors(Relation rel)
+{
+	List	   *found = NIL;
+	List	   *pending = list_make1_oid(RelationGetRelid(rel));
+
+	while (pending != NIL)
+	{
+		List	   *parents = InheritanceParents(linitial_oid(pending));
+		ListCell   *cell;
+
+		pending = list_delete_first(pending);
+		foreach(cell, parents)
+		{
+			Oid			parent = lfirst_oid(cell);
+			Relation	parent_rel;
+
+			if (list_member_oid(found, parent))
+				continue;
+			parent_rel = relation_open(parent, AccessShareLock);
+			if (SPI_fnumber(RelationGetDescr(parent_rel), "subject") > 0)
+			{
+				found = lappend_oid(found, parent);
+				if (SubjectInherited(parent_rel))
+					pending = lappend_oid(pending, parent);
+			}
+			relation_close(parent_rel, NoLock);
+		}
+		list_free(parents);
+	}
+	return found;
+}
+
+static GuardedTableList *
+GuardedTables(FunctionCallInfo fcinfo, Relation rel)
+{
+	GuardedTableList *list = (GuardedTableList *) fcinfo->flinfo->fn_extra;
+	List	   *ancestors = NIL;
+	int			n = 0;
+	ListCell   *cell;
+
+	if (list != NULL && list->relid == RelationGetRelid(rel))
+		return list;
+	if (rel->rd_rel->relispartition)
+		ancestors = get_partition_ancestors(RelationGetRelid(rel));
+	else if (SubjectInherited(rel))
+		ancestors = InheritanceAncestors(rel);
+
+	list = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt,
+							  offsetof(GuardedTableList, tables) +
+							  sizeof(Oid) * (1 + list_length(ancestors)));
+	list->relid = RelationGetRelid(rel);
+	list->tables[n++] = RelationGetRelid(rel);
+	foreach(cell, ancestors)
+		list->tables[n++] = lfirst_oid(cell);
+	list->count = n;
+	list_free(ancestors);
+	fcinfo->flinfo->fn_extra = list;
+	return list;
 }
 
 /* 42804 unless the column is text or varchar (domains looked through). */
@@ -393,11 +521,14 @@ token_guard(PG_FUNCTION_ARGS)
 
 	/*
 	 * A later trigger may still change anything, a revocation into a live
-	 * token included: the database lock, whatever the row says now.
+	 * token included: the table locks, whatever the row says now.
 	 */
 	if (LaterBeforeRowTrigger(trigger_data))
 	{
-		LockSubjectForWrite(NULL, NULL, true);
+		GuardedTableList *tables = GuardedTables(fcinfo, rel);
+
+		for (int i = 0; i < tables->count; i++)
+			LockSubjectForWrite(tables->tables[i], NULL, NULL, true);
 		return PointerGetDatum(row);
 	}
 
@@ -419,6 +550,7 @@ token_guard(PG_FUNCTION_ARGS)
 		text	   *jti = NULL;
 		Datum		jti_value;
 		bool		jti_null = true;
+		GuardedTableList *tables;
 
 		if (jti_column > 0)
 		{
@@ -427,7 +559,9 @@ token_guard(PG_FUNCTION_ARGS)
 			if (!jti_null)
 				jti = DatumGetTextPP(jti_value);
 		}
-		LockSubjectForWrite(DatumGetTextPP(value), jti, false);
+		tables = GuardedTables(fcinfo, rel);
+		for (int i = 0; i < tables->count; i++)
+			LockSubjectForWrite(tables->tables[i], DatumGetTextPP(value), jti, false);
 	}
 	return PointerGetDatum(row);
 }

@@ -31,7 +31,7 @@
 
 /*
  * A transaction that would hold more subject locks than this takes one
- * database-wide lock instead (concurrency.c). It keeps the shared lock
+ * lock per token table instead (concurrency.c). It keeps the shared lock
  * table, sized for about 64 locks per backend, safe.
  */
 #define MAX_SUBJECT_LOCKS 64
@@ -155,7 +155,7 @@ extern void GuardTokenTableChild(Oid child);
 extern void MoveActionWithTable(Oid user_table, const char *action_name);
 
 /* concurrency.c */
-extern List *LockSubjectsForRevocation(Datum *subjects, int count, bool wide);
+extern List *LockSubjectsForRevocation(Oid table, Datum *subjects, int count, bool wide);
 extern void ResetConcurrencyState(void);
 
 /* revocation.c */

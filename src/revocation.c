@@ -123,7 +123,8 @@ RevokeSubjects(UserTableSettings *settings, Datum *subjects, int count,
 		exclude_purposes = settings->exclude_purposes;
 
 	RequireSchemaUsage(table->relid);
-	own_tokens = LockSubjectsForRevocation(subjects, count, RequireTokenGuards(table));
+	own_tokens = LockSubjectsForRevocation(table->relid, subjects, count,
+										   RequireTokenGuards(table));
 
 	notify = notify_channel_setting != NULL && notify_channel_setting[0] != '\0';
 	plan = RevokePlan(table, notify);

@@ -1,8 +1,9 @@
 --
 -- lock_coverage: every way a token is written takes the guard's lock, on a
--- tag that the log-out's lock meets (database and subject, whatever table
--- the row lands in); every path escalates before it can exhaust the lock
--- table. Each case runs in a transaction and shows the locks it holds.
+-- tag that the log-out's lock meets (the subject in the token table, and in
+-- every table the row lands below); every path escalates before it can
+-- exhaust the lock table. Each case runs in a transaction and shows the
+-- locks it holds.
 --
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
@@ -15,13 +16,14 @@ SELECT current_database() AS regress_home \gset
 CREATE EXTENSION logout_everywhere;
 
 -- The extension's locks held by this backend: field4 0x4C45 (subject) and
--- 0x4C46 (database); classid is the subject's hash, the same for every table.
+-- 0x4C46 (table); classid is the table, objid the subject's hash.
 CREATE VIEW held AS
-  SELECT CASE objsubid WHEN 19525 THEN 'subject' ELSE 'database' END AS lock,
-         mode, count(*) AS locks, count(DISTINCT classid) AS subjects
+  SELECT CASE objsubid WHEN 19525 THEN 'subject' ELSE 'table' END AS lock,
+         classid::regclass AS token_table, mode, count(*) AS locks,
+         count(DISTINCT objid) FILTER (WHERE objsubid = 19525) AS subjects
     FROM pg_locks
    WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND objsubid IN (19525, 19526)
-   GROUP BY 1, 2 ORDER BY 1, 2;
+   GROUP BY 1, 2, 3 ORDER BY 1, classid::regclass::text, 3;
 
 CREATE TABLE users (id integer PRIMARY KEY, hashed_password text);
 INSERT INTO users SELECT i, 'h' FROM generate_series(1, 13000) i;
@@ -97,14 +99,14 @@ BEGIN;
 INSERT INTO tokens_9 VALUES ('p9', 'user?id=9', :later, 'user');
 SELECT * FROM held;
 ROLLBACK;
--- the log-out: exclusive on the subject, then the database lock
+-- the log-out: exclusive on the subject, then the table lock
 BEGIN;
 SELECT logout_everywhere.log_out_everywhere(1);
 SELECT * FROM held;
 ROLLBACK;
 
 -- An application trigger that fires after the guard (its name sorts after
--- it) may change the subject: writes then take the database-wide lock, which
+-- it) may change the subject: writes then take the table locks, which
 -- any log-out meets whatever subject is stored.
 CREATE FUNCTION set_subject() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN NEW.subject := 'user?id=' || split_part(NEW.jti, '-', 1); RETURN NEW; END $$;
@@ -125,14 +127,15 @@ SELECT stored_in, jti, subject FROM live;
 ROLLBACK;
 DROP TRIGGER aa_set_subject ON tokens_rest;
 
--- Escalation. More than 64 subjects written in one transaction: the
--- database-wide SHARE lock, and no more subject locks.
+-- Escalation. More than 64 subject locks in one transaction (a row stored
+-- in a partition takes one in each table it is stored under): the
+-- table-wide SHARE lock, and no more subject locks.
 BEGIN;
 INSERT INTO tokens SELECT 'e' || i, 'user?id=' || i, :later, 'user' FROM generate_series(1, 200) i;
 SELECT * FROM held;
 ROLLBACK;
 -- The generated action over many users (one log-out per row): it escalates
--- to the database-wide EXCLUSIVE lock instead of exhausting the lock table.
+-- to the table-wide EXCLUSIVE lock instead of exhausting the lock table.
 INSERT INTO tokens SELECT 'x' || i, 'user?id=' || i, :later, 'user' FROM generate_series(1, 13000) i;
 BEGIN;
 SELECT sum(log_out_everywhere(u)) AS revoked FROM users u;
@@ -194,7 +197,7 @@ SELECT logout_everywhere.log_out_everywhere(1, user_table => 'staff');
 SELECT logout_everywhere.enable('staff', 'staff_tokens', subject_name => 'staff');
 SELECT logout_everywhere.log_out_everywhere(1, user_table => 'staff');
 -- An application trigger after the guard that turns a revocation into a
--- live token: the write takes the database-wide lock (the guard has no
+-- live token: the write takes the table locks (the guard has no
 -- WHEN clause, so it sees revocations too).
 CREATE FUNCTION revive() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN IF NEW.jti LIKE 'revive%' THEN NEW.purpose := 'user'; END IF; RETURN NEW; END $$;
@@ -203,7 +206,7 @@ BEGIN;
 INSERT INTO staff_tokens VALUES ('revive-1', 'staff?id=1', :later, 'revocation');
 SELECT * FROM held;
 ROLLBACK;
--- and a log-out on that table takes the database-wide lock itself (its own
+-- and a log-out on that table takes the table lock itself (its own
 -- revoking UPDATE fires the guard, which sees the later trigger)
 BEGIN;
 SELECT logout_everywhere.log_out_everywhere(1, user_table => 'staff');
