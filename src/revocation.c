@@ -184,14 +184,12 @@ RevokeSubjects(UserTableSettings *settings, Datum *subjects, int count,
 		own_values[1] = values[0];
 		rc = SPI_execute_snapshot(RevokeOwnPlan(table), own_values, NULL, snapshot, crosscheck,
 								  false, true, 0);
-		if (rc != SPI_OK_UPDATE)
+		if (rc != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "revoking tokens failed: %s", SPI_result_code_string(rc));
 		if (SPI_processed > 0)
-		{
 			NoteRevocation();
-			for (int i = 0; notify && i < count; i++)
-				NotifyRevoked(TextDatumGetCString(subjects[i]));
-		}
+		for (uint64 i = 0; notify && i < SPI_processed; i++)
+			NotifyRevoked(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 		revoked += SPI_processed;
 	}
 	return revoked;

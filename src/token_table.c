@@ -457,8 +457,8 @@ RevokePlan(TokenTable *table, bool returning)
 
 /*
  * The revocation of this transaction's own tokens, whatever the purposes
- * and the jti to spare: $1 jtis (text[]), $2 subjects (text[]). See
- * LockSubjectsForRevocation.
+ * and the jti to spare: $1 jtis (text[]), $2 subjects (text[]); returns the
+ * subject of each row it revoked. See LockSubjectsForRevocation.
  */
 SPIPlanPtr
 RevokeOwnPlan(TokenTable *table)
@@ -475,7 +475,8 @@ RevokeOwnPlan(TokenTable *table)
 							  " WHERE jti OPERATOR(pg_catalog.=) ANY ($1)"
 							  " AND subject OPERATOR(pg_catalog.=) ANY ($2)"
 							  " AND expires_at OPERATOR(pg_catalog.>) %s"
-							  " AND purpose OPERATOR(pg_catalog.<>) '" REVOCATION_PURPOSE "'",
+							  " AND purpose OPERATOR(pg_catalog.<>) '" REVOCATION_PURPOSE "'"
+							  " RETURNING subject",
 							  table->qualified_name, set_updated_at,
 							  NowExpression(table->expires_type)),
 					 2, types);
