@@ -97,6 +97,30 @@ typedef struct WrittenToken
 } WrittenToken;
 
 static List *written_tokens = NIL;
+static int	written_count = 0;
+
+/*
+ * Past this many live tokens written in one transaction, a writer escalates
+ * too: the jtis kept for a give-back (LockSubjectExclusive) would otherwise
+ * grow with every row.
+ */
+#define MAX_WRITTEN_TOKENS 10000
+
+/*
+ * A subject lock this transaction gave back (LockSubjectExclusive). A
+ * log-out that ran meanwhile could not see the tokens the transaction wrote
+ * under it, so those must be revoked before it commits. discharged_level is
+ * the subtransaction nesting level at which a log-out of the subject did so,
+ * 0 while none has: a savepoint rolled back takes the revocation with it.
+ */
+typedef struct YieldedLock
+{
+	Oid			table;
+	uint32		subject_hash;
+	int			discharged_level;
+} YieldedLock;
+
+static List *yielded_locks = NIL;
 
 void
 ResetConcurrencyState(void)
@@ -105,6 +129,102 @@ ResetConcurrencyState(void)
 	writer_escalated = false;
 	logout_escalated = false;
 	written_tokens = NIL;
+	written_count = 0;
+	yielded_locks = NIL;
+}
+
+static YieldedLock *
+FindYieldedLock(Oid table, uint32 subject_hash)
+{
+	ListCell   *cell;
+
+	foreach(cell, yielded_locks)
+	{
+		YieldedLock *yielded = (YieldedLock *) lfirst(cell);
+
+		if (yielded->table == table && yielded->subject_hash == subject_hash)
+			return yielded;
+	}
+	return NULL;
+}
+
+static void
+NoteYieldedLock(Oid table, uint32 subject_hash)
+{
+	MemoryContext old;
+	YieldedLock *yielded = FindYieldedLock(table, subject_hash);
+
+	if (yielded != NULL)
+	{
+		yielded->discharged_level = 0;
+		return;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	yielded = palloc(sizeof(YieldedLock));
+	yielded->table = table;
+	yielded->subject_hash = subject_hash;
+	yielded->discharged_level = 0;
+	yielded_locks = lappend(yielded_locks, yielded);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * A log-out of these subjects has revoked this transaction's own tokens of
+ * every subject lock it gave back among theirs (RevokeSubjects).
+ */
+void
+DischargeYieldedLocks(Oid table, Datum *subjects, int count)
+{
+	for (int i = 0; yielded_locks != NIL && i < count; i++)
+	{
+		YieldedLock *yielded = FindYieldedLock(table, SubjectLockHash(DatumGetTextPP(subjects[i])));
+
+		if (yielded != NULL && yielded->discharged_level == 0)
+			yielded->discharged_level = GetCurrentTransactionNestLevel();
+	}
+}
+
+/*
+ * End of a subtransaction: a revocation rolled back with it no longer
+ * counts; one it committed now belongs to its parent.
+ */
+void
+ConcurrencySubtransactionEnd(bool commit)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *cell;
+
+	foreach(cell, yielded_locks)
+	{
+		YieldedLock *yielded = (YieldedLock *) lfirst(cell);
+
+		if (yielded->discharged_level >= level)
+			yielded->discharged_level = commit ? level - 1 : 0;
+	}
+}
+
+/*
+ * Before COMMIT or PREPARE: 40001 if a subject lock was given back and no
+ * log-out that revoked this transaction's own tokens of it stands (it
+ * failed, was cancelled, or a savepoint rolled it back). Committing would
+ * leave tokens that a log-out which ran meanwhile could not see.
+ */
+void
+RequireYieldedLocksDischarged(void)
+{
+	ListCell   *cell;
+
+	foreach(cell, yielded_locks)
+	{
+		YieldedLock *yielded = (YieldedLock *) lfirst(cell);
+
+		if (yielded->discharged_level == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not commit: a log-out in this transaction gave back its lock on tokens the transaction wrote, and did not complete"),
+					 errdetail("Another log-out of that user may have run meanwhile without seeing them."),
+					 errhint("Retry the transaction, or log the user out again before COMMIT.")));
+	}
 }
 
 static void
@@ -119,8 +239,8 @@ SetTableLockTag(LOCKTAG *tag, Oid table)
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, table, 0, TABLE_LOCK_FIELD4);
 }
 
-static uint32
-SubjectHash(text *subject)
+uint32
+SubjectLockHash(text *subject)
 {
 	return hash_bytes((const unsigned char *) VARDATA_ANY(subject),
 					  VARSIZE_ANY_EXHDR(subject));
@@ -203,16 +323,17 @@ LockSubjectForWrite(Oid table, text *subject, text *jti, bool row_may_change)
 	}
 	TakeTableLock(table, RowShareLock);
 
-	hash = SubjectHash(subject);
+	hash = SubjectLockHash(subject);
 	SetSubjectLockTag(&tag, table, hash);
 	if (TakeLock(&tag, ShareLock, false) == LOCKACQUIRE_OK)
 		subject_locks++;
-	if (subject_locks > MAX_SUBJECT_LOCKS)
+	if (subject_locks > MAX_SUBJECT_LOCKS || written_count >= MAX_WRITTEN_TOKENS)
 	{
 		TakeTableLock(table, ShareLock);
 		writer_escalated = true;
 		return;
 	}
+	written_count++;
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	written = palloc(sizeof(WrittenToken));
 	written->table = table;
@@ -234,8 +355,9 @@ CompareHashes(const void *a, const void *b)
 /*
  * EXCLUSIVE on one subject. If this transaction wrote tokens of the subject
  * (it holds SHARE) and somebody else holds it too, give SHARE back before
- * waiting, or two such transactions would wait for each other; then return
- * true: a log-out may have run in the meantime without seeing them.
+ * waiting, or two such transactions would wait for each other; the lock is
+ * noted as given back first (NoteYieldedLock): a log-out may run in the
+ * meantime without seeing those tokens. Returns whether it gave it back.
  */
 static bool
 LockSubjectExclusive(Oid table, uint32 subject_hash)
@@ -249,6 +371,9 @@ LockSubjectExclusive(Oid table, uint32 subject_hash)
 	if (result == LOCKACQUIRE_NOT_AVAIL)
 	{
 		yielded = HoldsLock(&tag, ShareLock);
+		/* before the wait, which a timeout or a cancel may end */
+		if (yielded)
+			NoteYieldedLock(table, subject_hash);
 		ReleaseLock(&tag, ShareLock);
 		result = TakeLock(&tag, ExclusiveLock, false);
 	}
@@ -300,11 +425,17 @@ LockSubjectsForRevocation(Oid table, Datum *subjects, int count, bool wide)
 	/* One order for everybody: two log-outs cannot deadlock on these. */
 	hashes = palloc(sizeof(uint32) * Max(count, 1));
 	for (int i = 0; i < count; i++)
-		hashes[i] = SubjectHash(DatumGetTextPP(subjects[i]));
+		hashes[i] = SubjectLockHash(DatumGetTextPP(subjects[i]));
 	qsort(hashes, count, sizeof(uint32), CompareHashes);
 	for (int i = 0; i < count; i++)
-		if ((i == 0 || hashes[i] != hashes[i - 1]) && LockSubjectExclusive(table, hashes[i]))
+	{
+		if (i > 0 && hashes[i] == hashes[i - 1])
+			continue;
+		(void) LockSubjectExclusive(table, hashes[i]);
+		/* a lock given back now or earlier (whose log-out may not stand) */
+		if (FindYieldedLock(table, hashes[i]) != NULL)
 			own = WrittenUnder(table, hashes[i], own);
+	}
 	pfree(hashes);
 
 	TakeTableLock(table, writer_escalated ? ExclusiveLock : RowExclusiveLock);

@@ -445,9 +445,41 @@ EnsureTokenGuard(Oid token_table)
 		GuardTable(lfirst_oid(cell));
 }
 
+/* Is one of the tables a partition or descendant of the other? */
+static bool
+InOneTree(Oid a, Oid b)
+{
+	return list_member_oid(find_all_inheritors(a, NoLock, NULL), b) ||
+		list_member_oid(find_all_inheritors(b, NoLock, NULL), a);
+}
+
+/*
+ * 0A000 for a token table above or below another user table's token table
+ * (a partition or inheritance child of it, or its parent): the two would
+ * share guards, which disable() and DETACH PARTITION take away from both.
+ */
+static void
+RefuseNestedTokenTable(Oid user_table, Oid token_table)
+{
+	ListCell   *cell;
+
+	foreach(cell, SettingsTokenTables(user_table))
+	{
+		Oid			other = lfirst_oid(cell);
+
+		if (other != token_table && InOneTree(other, token_table))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("token table \"%s\" is a partition, child or parent of \"%s\", the token table of another user table",
+							get_rel_name(token_table), get_rel_name(other)),
+					 errdetail("Two user tables can share one token table, but not tables of one partition or inheritance tree.")));
+	}
+}
+
 /*
  * The token guard goes, from the table and its children, when no enabled
- * user table uses the table any more.
+ * user table uses the table any more, nor a table of its tree (made one
+ * tree by DDL after enable()).
  */
 static void
 DropTokenGuardIfUnused(Oid token_table)
@@ -457,6 +489,9 @@ DropTokenGuardIfUnused(Oid token_table)
 	if (CountSettingsUsingTokenTable(token_table) != 0 ||
 		get_rel_relkind(token_table) == '\0')
 		return;
+	foreach(cell, SettingsTokenTables(InvalidOid))
+		if (InOneTree(lfirst_oid(cell), token_table))
+			return;
 	foreach(cell, GuardedTables(token_table))
 		DropTriggerIfExists(lfirst_oid(cell), TOKEN_GUARD_TRIGGER);
 }
@@ -618,11 +653,15 @@ enable(PG_FUNCTION_ARGS)
 	RequireUserColumn(users, args.id_column, "id_column");
 	if (args.apply_on_password_change)
 		RequireUserColumn(users, args.password_column, "password_column");
+	/*
+	 * enable() installs a trigger on the token table: it must be ours,
+	 * checked before its lock, which would queue behind its token writes.
+	 */
+	RequireOwner(args.token_table);
 	tokens = OpenTable(args.token_table, ShareRowExclusiveLock);
 	ValidateTokenTable(tokens);
+	RefuseNestedTokenTable(args.user_table, args.token_table);
 	needs_index = !HasSubjectIndex(tokens);
-	/* enable() installs a trigger on the token table: it must be ours. */
-	RequireOwner(args.token_table);
 	/* Keep the locks; the DDL below needs the relations closed. */
 	relation_close(tokens, NoLock);
 	relation_close(users, NoLock);

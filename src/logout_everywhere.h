@@ -123,6 +123,7 @@ extern UserTableSettings *FindSettings(Oid user_table);
 extern UserTableSettings *ResolveSettings(Oid user_table_or_invalid);
 extern Oid	ResolveTokenTable(Oid token_table_or_invalid);
 extern int	CountSettingsUsingTokenTable(Oid token_table);
+extern List *SettingsTokenTables(Oid except_user_table);
 extern void PrepareUserInfo(UserTableSettings *settings);
 extern SPIPlanPtr UserLookupPlan(UserTableSettings *settings);
 extern void PreparePasswordInfo(UserTableSettings *settings);
@@ -155,7 +156,11 @@ extern void GuardTokenTableChild(Oid child);
 extern void MoveActionWithTable(Oid user_table, const char *action_name);
 
 /* concurrency.c */
+extern uint32 SubjectLockHash(text *subject);
 extern List *LockSubjectsForRevocation(Oid table, Datum *subjects, int count, bool wide);
+extern void DischargeYieldedLocks(Oid table, Datum *subjects, int count);
+extern void ConcurrencySubtransactionEnd(bool commit);
+extern void RequireYieldedLocksDischarged(void);
 extern void ResetConcurrencyState(void);
 
 /* revocation.c */

@@ -53,6 +53,7 @@ RequireWritable(const char *function)
 static void
 PreCommit(void)
 {
+	RequireYieldedLocksDischarged();
 	if (!revoked_in_transaction || !synchronous_revocation_setting ||
 		synchronous_commit >= SYNCHRONOUS_COMMIT_REMOTE_APPLY)
 		return;
@@ -86,6 +87,9 @@ TransactionCallback(XactEvent event, void *arg)
 		case XACT_EVENT_PRE_COMMIT:
 			PreCommit();
 			break;
+		case XACT_EVENT_PRE_PREPARE:
+			RequireYieldedLocksDischarged();
+			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_COMMIT:
@@ -98,6 +102,17 @@ TransactionCallback(XactEvent event, void *arg)
 		default:
 			break;
 	}
+}
+
+/* A subtransaction's end: see ConcurrencySubtransactionEnd. */
+static void
+SubtransactionCallback(SubXactEvent event, SubTransactionId subxact,
+					   SubTransactionId parent, void *arg)
+{
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+		ConcurrencySubtransactionEnd(true);
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+		ConcurrencySubtransactionEnd(false);
 }
 
 void
@@ -134,6 +149,7 @@ _PG_init(void)
 #endif
 
 	RegisterXactCallback(TransactionCallback, NULL);
+	RegisterSubXactCallback(SubtransactionCallback, NULL);
 	SettingsInit();
 	TokenTableInit();
 }

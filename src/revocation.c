@@ -8,6 +8,8 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -123,6 +125,16 @@ RevokeSubjects(UserTableSettings *settings, Datum *subjects, int count,
 		exclude_purposes = settings->exclude_purposes;
 
 	RequireSchemaUsage(table->relid);
+
+	/*
+	 * The UPDATE below checks the caller's privileges, but only after the
+	 * locks, which outlive a failed call: a role that may not update the
+	 * token table at all must not take them.
+	 */
+	if (pg_class_aclcheck(table->relid, GetUserId(), ACL_UPDATE) != ACLCHECK_OK &&
+		pg_attribute_aclcheck_all(table->relid, GetUserId(), ACL_UPDATE,
+								  ACLMASK_ANY) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(table->relid));
 	own_tokens = LockSubjectsForRevocation(table->relid, subjects, count,
 										   RequireTokenGuards(table));
 
@@ -175,13 +187,18 @@ RevokeSubjects(UserTableSettings *settings, Datum *subjects, int count,
 	{
 		Datum		own_values[2];
 		Datum	   *jtis = palloc(sizeof(Datum) * list_length(own_tokens));
+		Datum	   *hashes = palloc(sizeof(Datum) * count);
 		ListCell   *cell;
 		int			n = 0;
 
 		foreach(cell, own_tokens)
 			jtis[n++] = PointerGetDatum(lfirst(cell));
+		/* by lock, not by subject: a colliding subject shared the lock */
+		for (int i = 0; i < count; i++)
+			hashes[i] = Int32GetDatum((int32) SubjectLockHash(DatumGetTextPP(subjects[i])));
 		own_values[0] = PointerGetDatum(construct_array(jtis, n, TEXTOID, -1, false, TYPALIGN_INT));
-		own_values[1] = values[0];
+		own_values[1] = PointerGetDatum(construct_array(hashes, count, INT4OID, sizeof(int32),
+														true, TYPALIGN_INT));
 		rc = SPI_execute_snapshot(RevokeOwnPlan(table), own_values, NULL, snapshot, crosscheck,
 								  false, true, 0);
 		if (rc != SPI_OK_UPDATE_RETURNING)
@@ -192,6 +209,7 @@ RevokeSubjects(UserTableSettings *settings, Datum *subjects, int count,
 			NotifyRevoked(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 		revoked += SPI_processed;
 	}
+	DischargeYieldedLocks(table->relid, subjects, count);
 	return revoked;
 }
 

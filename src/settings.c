@@ -351,6 +351,19 @@ CountSettingsUsingTokenTable(Oid token_table)
 	return count;
 }
 
+/* The token tables of every enabled user table but one (or InvalidOid). */
+List *
+SettingsTokenTables(Oid except_user_table)
+{
+	List	   *tables = NIL;
+
+	EnsureSettingsLoaded();
+	for (int i = 0; i < settings_count; i++)
+		if (settings_entries[i].user_table != except_user_table)
+			tables = list_append_unique_oid(tables, settings_entries[i].token_table);
+	return tables;
+}
+
 /*
  * The number of a column that enable() recorded by name; 42703 when it was
  * renamed or dropped since, with a hint to call enable() again.

@@ -87,6 +87,26 @@ RequireTextColumn(Relation rel, const char *column)
 				 errdetail("The column must be of type text or varchar.")));
 }
 
+/*
+ * 0A000 for a subject with a nondeterministic collation: the guard locks a
+ * hash of the subject's bytes, and a log-out's UPDATE would also revoke
+ * subjects that are equal but not the same bytes, without waiting for them.
+ */
+static void
+RequireDeterministicSubject(Relation rel)
+{
+	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), "subject");
+	Oid			collation = TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attcollation;
+
+	if (OidIsValid(collation) && !get_collation_isdeterministic(collation))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("column \"subject\" of relation \"%s\" has a nondeterministic collation",
+						RelationGetRelationName(rel)),
+				 errdetail("A log-out orders itself against token writes by the subject's exact bytes."),
+				 errhint("Use a deterministic collation for subject, such as \"C\" or \"default\".")));
+}
+
 /* 42804 unless the column is timestamp or timestamptz; returns which. */
 static Oid
 RequireTimestampColumn(Relation rel, const char *column, bool missing_ok)
@@ -118,6 +138,7 @@ ValidateTokenTable(Relation rel)
 				 errdetail("A token table must be a table.")));
 	RequireTextColumn(rel, "jti");
 	RequireTextColumn(rel, "subject");
+	RequireDeterministicSubject(rel);
 	RequireTextColumn(rel, "purpose");
 	RequireTimestampColumn(rel, "expires_at", false);
 	RequireTimestampColumn(rel, "updated_at", true);
@@ -195,7 +216,7 @@ HasTokenGuard(Relation rel)
 /*
  * Does a BEFORE ROW INSERT or UPDATE trigger fire after the guard (triggers
  * fire in name order)? It may change a row after the guard has seen it, so
- * writes there take the database-wide lock (concurrency.c), and so must the
+ * writes there take the table-wide lock (concurrency.c), and so must the
  * log-outs whose UPDATE fires the guard there.
  */
 bool
@@ -457,15 +478,17 @@ RevokePlan(TokenTable *table, bool returning)
 
 /*
  * The revocation of this transaction's own tokens, whatever the purposes
- * and the jti to spare: $1 jtis (text[]), $2 subjects (text[]); returns the
- * subject of each row it revoked. See LockSubjectsForRevocation.
+ * and the jti to spare: $1 jtis (text[]), $2 the subject locks' hashes
+ * (int4[], hashtext() of the subject: the lock is shared by subjects whose
+ * hashes collide); returns the subject of each row it revoked. See
+ * LockSubjectsForRevocation.
  */
 SPIPlanPtr
 RevokeOwnPlan(TokenTable *table)
 {
 	if (table->revoke_own_plan == NULL)
 	{
-		Oid			types[2] = {TEXTARRAYOID, TEXTARRAYOID};
+		Oid			types[2] = {TEXTARRAYOID, INT4ARRAYOID};
 		char	   *set_updated_at = "";
 
 		if (OidIsValid(table->updated_type))
@@ -473,7 +496,7 @@ RevokeOwnPlan(TokenTable *table)
 		table->revoke_own_plan =
 			KeepPlan(psprintf("UPDATE %s SET purpose = '" REVOCATION_PURPOSE "'%s"
 							  " WHERE jti OPERATOR(pg_catalog.=) ANY ($1)"
-							  " AND subject OPERATOR(pg_catalog.=) ANY ($2)"
+							  " AND pg_catalog.hashtext(subject) OPERATOR(pg_catalog.=) ANY ($2)"
 							  " AND expires_at OPERATOR(pg_catalog.>) %s"
 							  " AND purpose OPERATOR(pg_catalog.<>) '" REVOCATION_PURPOSE "'"
 							  " RETURNING subject",

@@ -202,6 +202,51 @@ SELECT p.oid::regprocedure FROM pg_proc p WHERE proname = 'log_out_everywhere'
    AND pronamespace <> 'logout_everywhere'::regnamespace ORDER BY 1::text;
 DROP SCHEMA aaa, bbb CASCADE;
 
+-- Token tables of two user tables in one tree would share guards, which
+-- disable() and DETACH PARTITION take from both: enable refuses a partition
+-- of another user table's token table, and its parent (0A000).
+CREATE TABLE tree_users (id integer PRIMARY KEY, hashed_password text);
+CREATE TABLE leaf_users (id integer PRIMARY KEY, hashed_password text);
+CREATE TABLE tree_tokens (jti text NOT NULL, subject text NOT NULL,
+  expires_at timestamp(0) NOT NULL, purpose text NOT NULL, app text NOT NULL,
+  PRIMARY KEY (jti, app)) PARTITION BY LIST (app);
+CREATE TABLE tree_tokens_x PARTITION OF tree_tokens FOR VALUES IN ('x');
+SELECT logout_everywhere.enable('tree_users', 'tree_tokens');
+SELECT logout_everywhere.enable('leaf_users', 'tree_tokens_x');
+\echo :LAST_ERROR_SQLSTATE
+SELECT logout_everywhere.disable('tree_users');
+SELECT logout_everywhere.enable('leaf_users', 'tree_tokens_x');
+SELECT logout_everywhere.enable('tree_users', 'tree_tokens');
+\echo :LAST_ERROR_SQLSTATE
+SELECT logout_everywhere.disable('leaf_users');
+-- made one tree by DDL after enable(): disable() of the parent's user table
+-- keeps the guards that the child's log-outs need
+CREATE TABLE inh_users (id integer PRIMARY KEY, hashed_password text);
+CREATE TABLE child_users (id integer PRIMARY KEY, hashed_password text);
+INSERT INTO child_users VALUES (1, 'h');
+CREATE TABLE inh_tokens (jti text PRIMARY KEY, subject text NOT NULL,
+  expires_at timestamp(0) NOT NULL, purpose text NOT NULL);
+CREATE TABLE child_tokens (jti text PRIMARY KEY, subject text NOT NULL,
+  expires_at timestamp(0) NOT NULL, purpose text NOT NULL);
+SELECT logout_everywhere.enable('inh_users', 'inh_tokens');
+SELECT logout_everywhere.enable('child_users', 'child_tokens', subject_name => 'child');
+ALTER TABLE child_tokens INHERIT inh_tokens;
+SELECT logout_everywhere.disable('inh_users');
+SELECT tgrelid::regclass AS still_guarded FROM pg_trigger
+ WHERE tgname = 'logout_everywhere_token_guard' AND tgrelid IN ('inh_tokens'::regclass, 'child_tokens'::regclass)
+ ORDER BY tgrelid::regclass::text;
+SELECT logout_everywhere.log_out_everywhere(1, user_table => 'child_users');
+-- the child's disable() leaves the parent's guard; enable() and disable()
+-- of the parent's user table again remove it
+SELECT logout_everywhere.disable('child_users');
+SELECT tgrelid::regclass AS still_guarded FROM pg_trigger
+ WHERE tgname = 'logout_everywhere_token_guard' AND tgrelid IN ('inh_tokens'::regclass, 'child_tokens'::regclass)
+ ORDER BY tgrelid::regclass::text;
+SELECT logout_everywhere.enable('inh_users', 'inh_tokens');
+SELECT logout_everywhere.disable('inh_users');
+SELECT count(*) AS guards_left FROM pg_trigger
+ WHERE tgname = 'logout_everywhere_token_guard' AND tgrelid IN ('inh_tokens'::regclass, 'child_tokens'::regclass);
+
 \c :regress_home
 DROP DATABASE regress_le_ddl WITH (FORCE);
 DROP ROLE regress_le_ddl_dropper;

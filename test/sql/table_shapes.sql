@@ -142,5 +142,22 @@ INSERT INTO others VALUES (2, 'h');
 SELECT logout_everywhere.token_guard();
 SELECT logout_everywhere.password_trigger();
 
+-- A subject with a nondeterministic collation (the guard locks the subject's
+-- bytes; the log-out would revoke equal but different subjects unawaited):
+-- enable refuses it, and so does a log-out once the column is changed.
+CREATE COLLATION case_insensitive (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TABLE ci_users (id integer PRIMARY KEY);
+CREATE TABLE ci_tokens (jti text PRIMARY KEY, subject text COLLATE case_insensitive NOT NULL,
+  expires_at timestamp(0) NOT NULL, purpose text NOT NULL);
+SELECT logout_everywhere.enable('ci_users', 'ci_tokens');
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE ci_tokens ALTER COLUMN subject TYPE text COLLATE "C";
+SELECT logout_everywhere.enable('ci_users', 'ci_tokens');
+INSERT INTO ci_users VALUES (1);
+ALTER TABLE ci_tokens ALTER COLUMN subject TYPE text COLLATE case_insensitive;
+SELECT logout_everywhere.log_out_everywhere(1, user_table => 'ci_users');
+\echo :LAST_ERROR_SQLSTATE
+SELECT logout_everywhere.disable('ci_users');
+
 \c :regress_home
 DROP DATABASE regress_le_table_shapes WITH (FORCE);
