@@ -478,22 +478,24 @@ RefuseNestedTokenTable(Oid user_table, Oid token_table)
 
 /*
  * The token guard goes, from the table and its children, when no enabled
- * user table uses the table any more, nor a table of its tree (made one
- * tree by DDL after enable()).
+ * user table uses the table any more; a child that DDL after enable() made
+ * part of another enabled token table's tree too keeps it.
  */
 static void
 DropTokenGuardIfUnused(Oid token_table)
 {
+	List	   *needed = NIL;
 	ListCell   *cell;
 
 	if (CountSettingsUsingTokenTable(token_table) != 0 ||
 		get_rel_relkind(token_table) == '\0')
 		return;
 	foreach(cell, SettingsTokenTables(InvalidOid))
-		if (InOneTree(lfirst_oid(cell), token_table))
-			return;
+		needed = list_concat_unique_oid(needed,
+										find_all_inheritors(lfirst_oid(cell), NoLock, NULL));
 	foreach(cell, GuardedTables(token_table))
-		DropTriggerIfExists(lfirst_oid(cell), TOKEN_GUARD_TRIGGER);
+		if (!list_member_oid(needed, lfirst_oid(cell)))
+			DropTriggerIfExists(lfirst_oid(cell), TOKEN_GUARD_TRIGGER);
 }
 
 /* The action's name and argument types, for REVOKE and COMMENT ON. */
