@@ -84,7 +84,7 @@ LANGUAGE c VOLATILE CALLED ON NULL INPUT
 AS 'MODULE_PATHNAME', 'enable';
 REVOKE ALL ON FUNCTION @extschema@.enable(pg_catalog.regclass, pg_catalog.regclass, pg_catalog.name, pg_catalog.name, pg_catalog.text, pg_catalog.text[], pg_catalog.text[], pg_catalog.bool, pg_catalog.name, pg_catalog.name) FROM PUBLIC;
 COMMENT ON FUNCTION @extschema@.enable(pg_catalog.regclass, pg_catalog.regclass, pg_catalog.name, pg_catalog.name, pg_catalog.text, pg_catalog.text[], pg_catalog.text[], pg_catalog.bool, pg_catalog.name, pg_catalog.name) IS
-  'Enable log-out-everywhere for a user table: validate the tables, record the settings, ensure an index on tokens(subject), guard token writes (on the token table and its inheritance children), create the action <schema>.<action_name>(<argument_name> <user row>) and, with apply_on_password_change, the password trigger. Calling it again replaces. Caller must own the user table and the token table.';
+  'Enable log-out-everywhere for a user table: validate the tables, record the settings, ensure an index on tokens(subject), guard token writes (on the token table and its inheritance children), create the action <schema>.<action_name>(<argument_name> <user row>) and, with apply_on_password_change, the password trigger. Calling it again replaces. Caller must own the user table and the token table. Refuses (0A000) a subject column with a nondeterministic collation, and a token table in one partition or inheritance tree with another user table''s.';
 
 CREATE FUNCTION @extschema@.disable(user_table pg_catalog.regclass)
 RETURNS void
