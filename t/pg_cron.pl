@@ -25,33 +25,29 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use LogoutEverywhereTest;
 
-my $node = PostgreSQL::Test::Cluster->new('pg_cron');
-$node->init;
-$node->append_conf('postgresql.conf', <<'CONF');
+my $node = start_node('pg_cron', <<'CONF');
 shared_preload_libraries = 'pg_cron'
 cron.database_name = 'postgres'
 cron.use_background_workers = on
 CONF
-$node->start;
 
 my $db = 'le_cron';
 note("setting up database $db (TimeZone Pacific/Kiritimati, UTC+14)");
 $node->safe_psql('postgres', "CREATE DATABASE $db");
 $node->safe_psql('postgres', "ALTER DATABASE $db SET TimeZone = 'Pacific/Kiritimati'");
 
-$node->safe_psql($db, <<'SQL');
+$node->safe_psql($db, <<"SQL");
 SET client_min_messages = warning;
 CREATE EXTENSION logout_everywhere;
 CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL, hashed_password text NOT NULL);
-CREATE TABLE tokens (
-  jti        text NOT NULL PRIMARY KEY,
-  subject    text NOT NULL,
-  expires_at timestamp(0) NOT NULL,
-  purpose    text NOT NULL,
-  extra_data jsonb,
-  created_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
-  updated_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'));
+CREATE TABLE tokens $ash_tokens_ddl;
+SQL
+$node->safe_psql($db, <<'SQL');
+SET client_min_messages = warning;
 \o /dev/null
 SELECT logout_everywhere.enable('users', 'tokens');
 \o
