@@ -15,25 +15,20 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use LogoutEverywhereTest;
 
-my $node = PostgreSQL::Test::Cluster->new('cancel_savepoints');
-$node->init;
-$node->append_conf('postgresql.conf', "lc_messages = 'C'\n");
-$node->start;
+my $node = start_node('cancel_savepoints', "lc_messages = 'C'\n");
 
 my $db = 'le_cancel';
 $node->safe_psql('postgres', "CREATE DATABASE $db");
-$node->safe_psql($db, <<'SQL');
+$node->safe_psql($db, <<"SQL");
 CREATE EXTENSION logout_everywhere;
 CREATE TABLE users (id int PRIMARY KEY, hashed_password text NOT NULL);
-CREATE TABLE tokens (
-  jti        text NOT NULL PRIMARY KEY,
-  subject    text NOT NULL,
-  expires_at timestamp(0) NOT NULL,
-  purpose    text NOT NULL,
-  extra_data jsonb,
-  created_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
-  updated_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'));
+CREATE TABLE tokens $ash_tokens_ddl;
+SQL
+$node->safe_psql($db, <<'SQL');
 INSERT INTO users SELECT i, 'h' || i FROM generate_series(1, 1000) i;
 INSERT INTO tokens (jti, subject, expires_at, purpose, extra_data)
   SELECT 'u' || i || '-' || p, 'user?id=' || i, now() AT TIME ZONE 'utc' + interval '1 day', p,

@@ -9,47 +9,16 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use LogoutEverywhereTest;
 
-my $node = PostgreSQL::Test::Cluster->new('drop_extension');
-$node->init;
-$node->append_conf('postgresql.conf', "lc_messages = 'C'\n");
-$node->start;
+my $node = start_node('drop_extension', "lc_messages = 'C'\n");
 
 my $db = 'le_drop';
 $node->safe_psql('postgres', "CREATE DATABASE $db");
 
-# The token table exactly as AshAuthentication + AshPostgres create it.
-my $ash_tokens_ddl = <<'SQL';
-(
-  jti        text NOT NULL PRIMARY KEY,
-  subject    text NOT NULL,
-  expires_at timestamp(0) NOT NULL,
-  purpose    text NOT NULL,
-  extra_data jsonb,
-  created_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
-  updated_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'))
-SQL
-
-sub sql { return $node->safe_psql($db, $_[0]); }
-
-# expect_ok(NAME, SQL): the SQL must succeed.
-sub expect_ok
-{
-	my ($name, $sql) = @_;
-	my ($ret, $out, $err) = $node->psql($db, $sql);
-	is($ret, 0, $name) or diag($err);
-}
-
-# expect_error(NAME, SQLSTATE, SQL): the SQL must fail with that SQLSTATE.
-sub expect_error
-{
-	my ($name, $state, $sql) = @_;
-	my ($ret, $out, $err) = $node->psql($db, "\\set VERBOSITY verbose\n$sql");
-	ok($ret != 0 && $err =~ /ERROR:  \Q$state\E:/, "$name ($state)")
-	  or diag($ret == 0
-		? "succeeded, expected SQLSTATE $state (output: $out)"
-		: "expected SQLSTATE $state, got: $err");
-}
+sub sql { return qv($db, $_[0]); }
 
 sub setup
 {
@@ -97,23 +66,23 @@ for my $obj (
 }
 
 expect_error('DROP EXTENSION without CASCADE is refused while tables are enabled',
-	'2BP01', 'DROP EXTENSION logout_everywhere');
+	'2BP01', $db, 'DROP EXTENSION logout_everywhere');
 is(sql("SELECT count(*) FROM pg_extension WHERE extname = 'logout_everywhere'"),
 	'1', 'nothing dropped by the refused DROP');
 
 # Disabling one of two tables is not enough.
 sql("SELECT logout_everywhere.disable('shop.customers')");
 expect_error('still refused while one table is enabled',
-	'2BP01', 'DROP EXTENSION logout_everywhere');
+	'2BP01', $db, 'DROP EXTENSION logout_everywhere');
 
 # With no table enabled, a plain DROP works.
 sql("SELECT logout_everywhere.disable('users')");
 expect_ok('plain DROP EXTENSION works once every table is disabled',
-	'DROP EXTENSION logout_everywhere');
+	$db, 'DROP EXTENSION logout_everywhere');
 sql('DROP EXTENSION IF EXISTS logout_everywhere CASCADE');  # only if the plain DROP failed
 setup();
 
-expect_ok('DROP EXTENSION ... CASCADE', 'DROP EXTENSION logout_everywhere CASCADE');
+expect_ok('DROP EXTENSION ... CASCADE', $db, 'DROP EXTENSION logout_everywhere CASCADE');
 # CREATE EXTENSION creates the control file's schema before the extension
 # exists, so the schema is not a member and stays (empty) after the DROP.
 is( join('/',
@@ -136,9 +105,9 @@ SQL
 is( sql("SELECT count(*) FROM pg_depend d WHERE d.refclassid = 'pg_proc'::regclass AND NOT EXISTS (SELECT FROM pg_proc WHERE oid = d.refobjid)"),
 	'0',
 	'no object left that depends on a missing object');
-expect_ok('updating passwords still works', "UPDATE users SET hashed_password = 'x' || id");
-expect_ok('updating customers still works', "UPDATE shop.customers SET hashed_password = 'y'");
-expect_ok('writing tokens still works', <<'SQL');
+expect_ok('updating passwords still works', $db, "UPDATE users SET hashed_password = 'x' || id");
+expect_ok('updating customers still works', $db, "UPDATE shop.customers SET hashed_password = 'y'");
+expect_ok('writing tokens still works', $db, <<'SQL');
 INSERT INTO tokens (jti, subject, expires_at, purpose) VALUES ('t9', 'user?id=1', now() AT TIME ZONE 'utc' + interval '1 day', 'user');
 UPDATE tokens SET purpose = 'revocation' WHERE jti = 't9'
 SQL
@@ -157,10 +126,10 @@ is(join("\n", @refs), '',
 	'dump of the database has no reference to the extension (but its empty schema)');
 
 # And back.
-expect_ok('CREATE EXTENSION again', 'CREATE EXTENSION logout_everywhere');
+expect_ok('CREATE EXTENSION again', $db, 'CREATE EXTENSION logout_everywhere');
 is(sql('SELECT count(*) FROM logout_everywhere.settings'),
 	'0', 'settings are empty after re-creation');
-expect_ok('enable again',
+expect_ok('enable again', $db,
 	"SELECT logout_everywhere.enable('users', 'tokens', apply_on_password_change => true)");
 sql("UPDATE users SET hashed_password = 'z' WHERE id = 2");
 is( sql("SELECT string_agg(jti, ',' ORDER BY jti) FROM tokens WHERE purpose = 'revocation' AND jti <> 't9'"),

@@ -10,28 +10,23 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use LogoutEverywhereTest;
 
-my $node = PostgreSQL::Test::Cluster->new('dump_restore');
-$node->init;
-$node->append_conf('postgresql.conf', "lc_messages = 'C'\n");
-$node->start;
+my $node = start_node('dump_restore', "lc_messages = 'C'\n");
 
 my $tmpdir = PostgreSQL::Test::Utils::tempdir();
 my $src = 'le_dump_src';
 $node->safe_psql('postgres', "CREATE DATABASE $src");
 
-$node->safe_psql($src, <<'SQL');
+$node->safe_psql($src, <<"SQL");
 CREATE EXTENSION logout_everywhere;
 CREATE SCHEMA app;
 CREATE TABLE app.accounts (id bigint PRIMARY KEY, email text NOT NULL, pw_hash text);
-CREATE TABLE app.tokens (
-  jti        text NOT NULL PRIMARY KEY,
-  subject    text NOT NULL,
-  expires_at timestamp(0) NOT NULL,
-  purpose    text NOT NULL,
-  extra_data jsonb,
-  created_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
-  updated_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'));
+CREATE TABLE app.tokens $ash_tokens_ddl;
+SQL
+$node->safe_psql($src, <<'SQL');
 INSERT INTO app.accounts SELECT i, 'u' || i || '@example.com', 'hash' || i FROM generate_series(1, 5) i;
 SELECT logout_everywhere.enable('app.accounts', 'app.tokens',
        id_column => 'id', password_column => 'pw_hash', subject_name => 'account',
@@ -48,25 +43,6 @@ SELECT 'a' || i || '-old', 'account?id=' || i, (now() AT TIME ZONE 'utc') - inte
 FROM generate_series(1, 5) i;
 SQL
 note 'source database set up';
-
-# expect_ok(NAME, DB, SQL): the SQL must succeed.
-sub expect_ok
-{
-	my ($name, $db, $sql) = @_;
-	my ($ret, $out, $err) = $node->psql($db, $sql);
-	is($ret, 0, $name) or diag($err);
-}
-
-# expect_error(NAME, SQLSTATE, DB, SQL): the SQL must fail with that SQLSTATE.
-sub expect_error
-{
-	my ($name, $state, $db, $sql) = @_;
-	my ($ret, $out, $err) = $node->psql($db, "\\set VERBOSITY verbose\n$sql");
-	ok($ret != 0 && $err =~ /ERROR:  \Q$state\E:/, "$name ($state)")
-	  or diag($ret == 0
-		? "succeeded, expected SQLSTATE $state (output: $out)"
-		: "expected SQLSTATE $state, got: $err");
-}
 
 my $settings_sql =
   'SELECT row(s.*)::text FROM logout_everywhere.settings s ORDER BY 1';

@@ -14,11 +14,11 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use Time::HiRes qw(usleep);
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use LogoutEverywhereTest;
 
-my $node = PostgreSQL::Test::Cluster->new('killed_backend');
-$node->init;
-$node->append_conf('postgresql.conf', "lc_messages = 'C'\nrestart_after_crash = on\n");
-$node->start;
+my $node = start_node('killed_backend', "lc_messages = 'C'\nrestart_after_crash = on\n");
 
 my $db = 'le_kill';
 my $nusers = 2000;    # 5 live tokens each
@@ -27,14 +27,7 @@ $node->safe_psql('postgres', "CREATE DATABASE $db");
 $node->safe_psql($db, <<"SQL");
 CREATE EXTENSION logout_everywhere;
 CREATE TABLE users (id int PRIMARY KEY, hashed_password text NOT NULL);
-CREATE TABLE tokens (
-  jti        text NOT NULL PRIMARY KEY,
-  subject    text NOT NULL,
-  expires_at timestamp(0) NOT NULL,
-  purpose    text NOT NULL,
-  extra_data jsonb,
-  created_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
-  updated_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'));
+CREATE TABLE tokens $ash_tokens_ddl;
 INSERT INTO users SELECT i, 'h' || i FROM generate_series(1, $nusers) i;
 INSERT INTO tokens (jti, subject, expires_at, purpose)
   SELECT 'u' || i || '-' || k, 'user?id=' || i, now() AT TIME ZONE 'utc' + interval '1 day',
@@ -57,14 +50,6 @@ my $state_sql =
 my $pw_sql = "SELECT count(*) FROM users WHERE hashed_password <> 'h' || id";
 my $parked_sql =
   "SELECT count(*) = 1 FROM pg_stat_activity WHERE query LIKE 'UPDATE users SET hashed_password%' AND wait_event_type = 'Lock'";
-
-# expect_ok(NAME, SQL): the SQL must succeed.
-sub expect_ok
-{
-	my ($name, $sql) = @_;
-	my ($ret, $out, $err) = $node->psql($db, $sql);
-	is($ret, 0, $name) or diag($err);
-}
 
 # Poll until the server accepts queries again (at most ~60 s).
 sub wait_server
@@ -147,7 +132,7 @@ kill_during('in the revocation UPDATE of the token table',
 
 note 'after the crashes';
 $node->safe_psql($db, 'DROP TRIGGER park ON tokens');
-expect_ok("amcheck: the token table's indexes are sound",
+expect_ok("amcheck: the token table's indexes are sound", $db,
 	"CREATE EXTENSION IF NOT EXISTS amcheck; SELECT bt_index_check(indexrelid, true) FROM pg_index WHERE indrelid = 'tokens'::regclass"
 );
 $node->safe_psql($db, "UPDATE users SET hashed_password = 'one' WHERE id = 7");
@@ -158,7 +143,7 @@ is($node->safe_psql($db, 'SELECT logout_everywhere.log_out_everywhere(8)'),
 $node->safe_psql($db, "UPDATE users SET hashed_password = 'new' || id");
 is($node->safe_psql($db, $state_sql), "$live_tokens/$live_tokens",
 	'the bulk change now revokes every token');
-expect_ok('a new login is stored',
+expect_ok('a new login is stored', $db,
 	"INSERT INTO tokens (jti, subject, expires_at, purpose) VALUES ('fresh', 'user?id=9', now() AT TIME ZONE 'utc' + interval '1 day', 'user')"
 );
 is($node->safe_psql($db, "SELECT logout_everywhere.token_valid('fresh')"),

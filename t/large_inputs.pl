@@ -19,11 +19,7 @@ use FindBin;
 use lib "$FindBin::RealBin/lib";
 use LogoutEverywhereTest;
 
-my $node = PostgreSQL::Test::Cluster->new('large_inputs');
-$node->init;
-$node->start;
-
-use_node($node);
+my $node = start_node('large_inputs');
 
 my $db = 'le_large';
 qv('postgres', "CREATE DATABASE $db TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'");
@@ -41,7 +37,6 @@ CREATE FUNCTION ref_encode(t text) RETURNS text LANGUAGE sql IMMUTABLE STRICT AS
        LATERAL generate_series(0, octet_length(x.bs) - 1) i,
        LATERAL get_byte(x.bs, i) b $$;
 SQL
-my $tokens_ddl_t = $ash_tokens_ddl;
 
 qv($db, <<"SQL");
 CREATE EXTENSION logout_everywhere;
@@ -49,7 +44,7 @@ $ref_sql
 CREATE TABLE users (id int PRIMARY KEY, hashed_password text NOT NULL);
 CREATE TABLE tokens $ash_tokens_ddl;
 CREATE TABLE members (id text PRIMARY KEY, hashed_password text NOT NULL, kind text NOT NULL DEFAULT 'x');
-CREATE TABLE member_tokens $tokens_ddl_t;
+CREATE TABLE member_tokens $ash_tokens_ddl;
 INSERT INTO users SELECT i, 'h' FROM generate_series(1, 10) i;
 SELECT logout_everywhere.enable('users', 'tokens', apply_on_password_change => true);
 SELECT logout_everywhere.enable('members', 'member_tokens', subject_name => 'member', apply_on_password_change => true);

@@ -15,39 +15,39 @@
 # The application database runs in the time zone UTC+14, so a comparison of
 # the UTC wall-clock expires_at with local time would delete a token that
 # still has two hours to live; it must not.
+#
+# pg_cron CALLs the procedure outside a transaction block, so it commits
+# after each batch: 25,003 expired rows go in three transactions (batches of
+# the default 10,000), as a test-only trigger records.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use LogoutEverywhereTest;
 
-my $node = PostgreSQL::Test::Cluster->new('pg_cron');
-$node->init;
-$node->append_conf('postgresql.conf', <<'CONF');
+my $node = start_node('pg_cron', <<'CONF');
 shared_preload_libraries = 'pg_cron'
 cron.database_name = 'postgres'
 cron.use_background_workers = on
 CONF
-$node->start;
 
 my $db = 'le_cron';
 note("setting up database $db (TimeZone Pacific/Kiritimati, UTC+14)");
 $node->safe_psql('postgres', "CREATE DATABASE $db");
 $node->safe_psql('postgres', "ALTER DATABASE $db SET TimeZone = 'Pacific/Kiritimati'");
 
-$node->safe_psql($db, <<'SQL');
+$node->safe_psql($db, <<"SQL");
 SET client_min_messages = warning;
 CREATE EXTENSION logout_everywhere;
 CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL, hashed_password text NOT NULL);
-CREATE TABLE tokens (
-  jti        text NOT NULL PRIMARY KEY,
-  subject    text NOT NULL,
-  expires_at timestamp(0) NOT NULL,
-  purpose    text NOT NULL,
-  extra_data jsonb,
-  created_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
-  updated_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'));
+CREATE TABLE tokens $ash_tokens_ddl;
+SQL
+$node->safe_psql($db, <<'SQL');
+SET client_min_messages = warning;
 \o /dev/null
 SELECT logout_everywhere.enable('users', 'tokens');
 \o
@@ -60,6 +60,19 @@ INSERT INTO tokens (jti, subject, expires_at, purpose) VALUES
   ('live-user',          'user?id=1', now() AT TIME ZONE 'utc' + interval '7 days',  'user'),
   ('live-in-two-hours',  'user?id=1', now() AT TIME ZONE 'utc' + interval '2 hours', 'user'),
   ('live-revocation',    'user?id=1', now() AT TIME ZONE 'utc' + interval '3 days',  'revocation');
+-- 25,000 more expired rows, so that the job deletes three batches of the
+-- default 10,000. Test only: which transaction deleted each row (a SECURITY
+-- DEFINER trigger, so that the job's role needs no grant for it).
+INSERT INTO tokens (jti, subject, expires_at, purpose)
+  SELECT 'expired-' || i, 'user?id=1', now() AT TIME ZONE 'utc' - interval '1 day', 'user'
+  FROM generate_series(1, 25000) i;
+CREATE TABLE deletions (jti text NOT NULL, xid xid8 NOT NULL);
+CREATE FUNCTION note_deletion() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+BEGIN
+  INSERT INTO deletions VALUES (OLD.jti, pg_current_xact_id());
+  RETURN NULL;
+END $$;
+CREATE TRIGGER note_deletion AFTER DELETE ON tokens FOR EACH ROW EXECUTE FUNCTION note_deletion();
 -- The job runs as a role with only the grants the README lists.
 CREATE ROLE le_cron_job LOGIN;
 GRANT USAGE ON SCHEMA logout_everywhere TO le_cron_job;
@@ -103,6 +116,9 @@ is($status, 'succeeded', 'pg_cron ran the job successfully');
 is($node->safe_psql($db, q{SELECT string_agg(jti, ',' ORDER BY jti) FROM tokens}),
 	'live-in-two-hours,live-revocation,live-user',
 	'expired rows (every purpose) are gone, live ones stay (in UTC+14 too)');
+is($node->safe_psql($db, q{SELECT count(*) || ' rows in ' || count(DISTINCT xid) || ' transactions' FROM deletions}),
+	'25003 rows in 3 transactions',
+	'the job committed after each batch of 10,000 (pg_cron CALLs it outside a transaction block)');
 
 is($node->safe_psql($db, 'CALL logout_everywhere.expunge_expired_committing()'),
 	0, 'a second expunge_expired_committing() deletes nothing');

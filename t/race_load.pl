@@ -32,6 +32,9 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use LogoutEverywhereTest;
 
 my $clients = 8;
 my $guarded_seconds = 8;
@@ -44,9 +47,7 @@ my $unguarded_seconds = 5;
 my $slice_ms = 50;
 my $users = 4000;
 
-my $node = PostgreSQL::Test::Cluster->new('race_load');
-$node->init;
-$node->start;
+my $node = start_node('race_load');
 my $workdir = PostgreSQL::Test::Utils::tempdir;
 
 # A database with the extension, an Ash token table, a users table, the
@@ -67,14 +68,7 @@ CREATE TABLE users (
 INSERT INTO users SELECT g, 'u' || g || '\@example.com', md5(g::text)
   FROM generate_series(0, $users - 1) g;
 
-CREATE TABLE tokens (
-  jti        text NOT NULL PRIMARY KEY,
-  subject    text NOT NULL,
-  expires_at timestamp(0) NOT NULL,
-  purpose    text NOT NULL,
-  extra_data jsonb,
-  created_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
-  updated_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'));
+CREATE TABLE tokens $ash_tokens_ddl;
 
 SELECT logout_everywhere.enable('users', 'tokens', apply_on_password_change => true) \\g /dev/null
 

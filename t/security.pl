@@ -22,11 +22,7 @@ use LogoutEverywhereTest;
 
 my $root = "$FindBin::RealBin/..";
 
-my $node = PostgreSQL::Test::Cluster->new('security');
-$node->init;
-$node->start;
-
-use_node($node);
+my $node = start_node('security');
 
 my $db = 'le_security';
 qv('postgres', "CREATE DATABASE $db");

@@ -139,9 +139,14 @@ sign_in('t7');
 ($elapsed, $says) = revoke_and_ask("SELECT app_logout(1)", 't7');
 is($says, 'f', 'a caller with SET synchronous_commit = off in its definition still waits');
 
-# A transaction that revoked nothing does not wait.
+# A transaction that revoked nothing does not wait. It writes another row
+# too: a transaction that wrote nothing has no commit record and would not
+# wait whatever synchronous_commit says. With synchronous_commit = on it
+# waits for the standby to flush the commit record, not to apply it.
 $standby->poll_query_until('postgres', "SELECT NOT logout_everywhere.token_valid('t7')");
-($elapsed, $says) = revoke_and_ask("SELECT logout_everywhere.log_out_everywhere(1)", 't7');
+$primary->safe_psql('postgres', 'CREATE TABLE audit (note text)');
+($elapsed, $says) = revoke_and_ask(
+	"BEGIN; INSERT INTO audit VALUES ('log-out'); SELECT logout_everywhere.log_out_everywhere(1); COMMIT", 't7');
 cmp_ok($elapsed, '<', $delay * 0.9, "a log-out that revoked nothing does not wait ($elapsed s)");
 
 # Without synchronous standbys, remote_apply waits for nothing.

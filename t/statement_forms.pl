@@ -12,28 +12,20 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use LogoutEverywhereTest;
 
-my $node = PostgreSQL::Test::Cluster->new('statement_forms');
-$node->init;
-$node->append_conf('postgresql.conf', "max_prepared_transactions = 5\n");
-$node->start;
-
-# qv DB SQL: the output (unaligned, tuples only); dies at the first error.
-sub qv { my ($db, $sql) = @_; return $node->safe_psql($db, $sql); }
+my $node = start_node('statement_forms', "max_prepared_transactions = 5\n");
 
 my $db = 'le_forms';
 qv('postgres', "CREATE DATABASE $db");
-qv($db, <<'SQL');
+qv($db, <<"SQL");
 CREATE EXTENSION logout_everywhere;
 CREATE TABLE users (id int PRIMARY KEY, hashed_password text NOT NULL);
-CREATE TABLE tokens (
-  jti        text NOT NULL PRIMARY KEY,
-  subject    text NOT NULL,
-  expires_at timestamp(0) NOT NULL,
-  purpose    text NOT NULL,
-  extra_data jsonb,
-  created_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
-  updated_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'));
+CREATE TABLE tokens $ash_tokens_ddl;
+SQL
+qv($db, <<'SQL');
 INSERT INTO users SELECT i, 'h' FROM generate_series(1, 100) i;
 INSERT INTO tokens (jti, subject, expires_at, purpose)
   SELECT 't' || i || '-' || p, 'user?id=' || i, now() AT TIME ZONE 'utc' + interval '1 day', p

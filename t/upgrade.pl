@@ -20,13 +20,13 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/lib";
+use LogoutEverywhereTest;
 
 my $ext = 'logout_everywhere';
 
-my $node = PostgreSQL::Test::Cluster->new('upgrade');
-$node->init;
-$node->append_conf('postgresql.conf', "lc_messages = 'C'\n");
-$node->start;
+my $node = start_node('upgrade', "lc_messages = 'C'\n");
 
 my $default = $node->safe_psql('postgres',
 	"SELECT default_version FROM pg_available_extensions WHERE name = '$ext'");
@@ -77,18 +77,13 @@ ORDER BY 1;
 SQL
 
 # A user table enabled with the password trigger, and tokens of two users.
-my $setup_app_sql = <<'SQL';
+my $setup_app_sql = <<"SQL";
 SET client_min_messages = warning;
 CREATE SCHEMA app;
 CREATE TABLE app.users (id bigint PRIMARY KEY, email text NOT NULL, hashed_password text NOT NULL);
-CREATE TABLE app.tokens (
-  jti        text NOT NULL PRIMARY KEY,
-  subject    text NOT NULL,
-  expires_at timestamp(0) NOT NULL,
-  purpose    text NOT NULL,
-  extra_data jsonb,
-  created_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'),
-  updated_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'));
+CREATE TABLE app.tokens $ash_tokens_ddl;
+SQL
+$setup_app_sql .= <<'SQL';
 \o /dev/null
 SELECT logout_everywhere.enable('app.users', 'app.tokens', apply_on_password_change => true);
 \o

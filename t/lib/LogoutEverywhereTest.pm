@@ -1,14 +1,15 @@
 # LogoutEverywhereTest: what several TAP tests in t/ share. Each test makes
-# its own node and hands it over with use_node; the helpers then run SQL on
-# it.
+# its own node (start_node, or by hand and then use_node); the helpers then
+# run SQL on it.
 package LogoutEverywhereTest;
 
 use strict;
 use warnings;
 use Exporter 'import';
+use PostgreSQL::Test::Cluster;
 use Test::More;
 
-our @EXPORT = qw(use_node qv expect_error expect_ok $ash_tokens_ddl);
+our @EXPORT = qw(start_node use_node qv expect_error expect_ok $ash_tokens_ddl);
 
 my $node;
 
@@ -23,6 +24,19 @@ our $ash_tokens_ddl = q{(
   updated_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc'))};
 
 sub use_node { $node = shift; }
+
+# start_node NAME [CONF]: a new node, initialized, with CONF (lines of
+# postgresql.conf) appended, started, and used by the helpers below.
+sub start_node
+{
+	my ($name, $conf) = @_;
+	my $new = PostgreSQL::Test::Cluster->new($name);
+	$new->init;
+	$new->append_conf('postgresql.conf', $conf) if defined $conf;
+	$new->start;
+	use_node($new);
+	return $new;
+}
 
 # qv DB SQL: the output (unaligned, tuples only); dies at the first error.
 sub qv { my ($db, $sql) = @_; return $node->safe_psql($db, $sql); }
