@@ -95,6 +95,7 @@ typedef struct WrittenToken
 	Oid			table;
 	uint32		subject_hash;
 	text	   *jti;
+	int			level;			/* subtransaction nesting level of the write */
 } WrittenToken;
 
 static List *written_tokens = NIL;
@@ -122,6 +123,8 @@ typedef struct YieldedLock
 } YieldedLock;
 
 static List *yielded_locks = NIL;
+
+static List *WrittenUnder(Oid table, uint32 subject_hash, List *jtis);
 
 void
 ResetConcurrencyState(void)
@@ -186,8 +189,8 @@ DischargeYieldedLocks(Oid table, Datum *subjects, int count)
 }
 
 /*
- * End of a subtransaction: a revocation rolled back with it no longer
- * counts; one it committed now belongs to its parent.
+ * End of a subtransaction: a revocation or a token write rolled back with
+ * it no longer counts; one it committed now belongs to its parent.
  */
 void
 ConcurrencySubtransactionEnd(bool commit)
@@ -195,6 +198,20 @@ ConcurrencySubtransactionEnd(bool commit)
 	int			level = GetCurrentTransactionNestLevel();
 	ListCell   *cell;
 
+	foreach(cell, written_tokens)
+	{
+		WrittenToken *written = (WrittenToken *) lfirst(cell);
+
+		if (written->level < level)
+			continue;
+		if (commit)
+			written->level = level - 1;
+		else
+		{
+			written_tokens = foreach_delete_current(written_tokens, cell);
+			written_count--;
+		}
+	}
 	foreach(cell, yielded_locks)
 	{
 		YieldedLock *yielded = (YieldedLock *) lfirst(cell);
@@ -219,7 +236,8 @@ RequireYieldedLocksDischarged(void)
 	{
 		YieldedLock *yielded = (YieldedLock *) lfirst(cell);
 
-		if (yielded->discharged_level == 0)
+		if (yielded->discharged_level == 0 &&
+			WrittenUnder(yielded->table, yielded->subject_hash, NIL) != NIL)
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("could not commit: a log-out in this transaction gave back its lock on tokens the transaction wrote, and did not complete"),
@@ -340,6 +358,7 @@ LockSubjectForWrite(Oid table, text *subject, text *jti, bool row_may_change)
 	written->table = table;
 	written->subject_hash = hash;
 	written->jti = jti ? (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(jti)) : NULL;
+	written->level = GetCurrentTransactionNestLevel();
 	written_tokens = lappend(written_tokens, written);
 	MemoryContextSwitchTo(old);
 }
@@ -371,11 +390,22 @@ LockSubjectExclusive(Oid table, uint32 subject_hash)
 	result = TakeLock(&tag, ExclusiveLock, true);
 	if (result == LOCKACQUIRE_NOT_AVAIL)
 	{
-		yielded = HoldsLock(&tag, ShareLock);
-		/* before the wait, which a timeout or a cancel may end */
+		int			holders = 0;
+
+		/*
+		 * Only another holder can make the upgrade wait for ever. A mere
+		 * waiter (a log-out of this user queued behind our SHARE) lets the
+		 * lock manager grant it ahead of that waiter: keep SHARE then.
+		 */
+		if (HoldsLock(&tag, ShareLock))
+			(void) GetLockConflicts(&tag, ExclusiveLock, &holders);
+		yielded = holders > 0;
 		if (yielded)
+		{
+			/* noted before the wait, which a timeout or a cancel may end */
 			NoteYieldedLock(table, subject_hash);
-		ReleaseLock(&tag, ShareLock);
+			ReleaseLock(&tag, ShareLock);
+		}
 		result = TakeLock(&tag, ExclusiveLock, false);
 	}
 	if (result == LOCKACQUIRE_OK)
@@ -416,32 +446,37 @@ LockSubjectsForRevocation(Oid table, Datum *subjects, int count, bool wide)
 	uint32	   *hashes;
 	List	   *own = NIL;
 
-	if (wide || logout_escalated || subject_locks + count > MAX_SUBJECT_LOCKS)
-	{
-		TakeTableLock(table, ExclusiveLock);
-		logout_escalated = true;
-		return NIL;
-	}
+	bool		escalate = wide || logout_escalated ||
+		subject_locks + count > MAX_SUBJECT_LOCKS;
 
 	/* One order for everybody: two log-outs cannot deadlock on these. */
 	hashes = palloc(sizeof(uint32) * Max(count, 1));
 	for (int i = 0; i < count; i++)
 		hashes[i] = SubjectLockHash(DatumGetTextPP(subjects[i]));
 	qsort(hashes, count, sizeof(uint32), CompareHashes);
+	if (escalate)
+	{
+		TakeTableLock(table, ExclusiveLock);
+		logout_escalated = true;
+	}
 	for (int i = 0; i < count; i++)
 	{
 		if (i > 0 && hashes[i] == hashes[i - 1])
 			continue;
-		(void) LockSubjectExclusive(table, hashes[i]);
+		if (!escalate)
+			(void) LockSubjectExclusive(table, hashes[i]);
 		/* a lock given back now or earlier (whose log-out may not stand) */
 		if (FindYieldedLock(table, hashes[i]) != NULL)
 			own = WrittenUnder(table, hashes[i], own);
 	}
 	pfree(hashes);
 
-	TakeTableLock(table, writer_escalated ? ExclusiveLock : RowExclusiveLock);
-	if (writer_escalated)
-		logout_escalated = true;
+	if (!escalate)
+	{
+		TakeTableLock(table, writer_escalated ? ExclusiveLock : RowExclusiveLock);
+		if (writer_escalated)
+			logout_escalated = true;
+	}
 	return own;
 }
 

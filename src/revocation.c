@@ -98,6 +98,19 @@ NotifyRevoked(const char *subject)
 				 strlen(subject) < NOTIFY_PAYLOAD_LIMIT ? subject : "");
 }
 
+/* 42501 unless the caller has the privilege on the table or the column. */
+static void
+RequireColumnPrivilege(Oid relid, const char *column, AclMode mode)
+{
+	AttrNumber	attnum = get_attnum(relid, column);
+
+	if (pg_class_aclcheck(relid, GetUserId(), mode) == ACLCHECK_OK)
+		return;
+	if (attnum == InvalidAttrNumber ||
+		pg_attribute_aclcheck(relid, attnum, GetUserId(), mode) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(relid));
+}
+
 /*
  * Revoke the live tokens of these subjects in the settings' token table;
  * NULL purposes mean the configured ones. Returns how many were revoked.
@@ -128,13 +141,11 @@ RevokeSubjects(UserTableSettings *settings, Datum *subjects, int count,
 
 	/*
 	 * The UPDATE below checks the caller's privileges, but only after the
-	 * locks, which outlive a failed call: a role that may not update the
-	 * token table at all must not take them.
+	 * locks, which outlive a failed call: a role that may not write purpose
+	 * nor read subject must not take them.
 	 */
-	if (pg_class_aclcheck(table->relid, GetUserId(), ACL_UPDATE) != ACLCHECK_OK &&
-		pg_attribute_aclcheck_all(table->relid, GetUserId(), ACL_UPDATE,
-								  ACLMASK_ANY) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(table->relid));
+	RequireColumnPrivilege(table->relid, "purpose", ACL_UPDATE);
+	RequireColumnPrivilege(table->relid, "subject", ACL_SELECT);
 	own_tokens = LockSubjectsForRevocation(table->relid, subjects, count,
 										   RequireTokenGuards(table));
 
