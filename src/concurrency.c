@@ -34,8 +34,10 @@
  * ROW EXCLUSIVE and SHARE leave each other alone except ROW EXCLUSIVE and
  * SHARE (a log-out against an escalated writer), and EXCLUSIVE waits for
  * all. A log-out takes its subject locks in hash order, then the table
- * lock; a writer the table lock, then its subject lock, table by table;
- * neither order closes a cycle between a log-out and a login. A hash
+ * lock; a writer its subject lock, then the table lock, table by table. A
+ * login waiting for a log-out of its user so holds nothing of the table's,
+ * and a log-out that escalates part-way (EXCLUSIVE on the table, after its
+ * subject locks) waits only for logins that are not waiting for it. A hash
  * collision between two subjects only makes one wait for the other.
  *
  * A transaction that wrote a token for a user (SHARE) and then logs that
@@ -49,6 +51,7 @@
  */
 #include "logout_everywhere.h"
 
+#include "access/detoast.h"
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
@@ -100,13 +103,15 @@ typedef struct WrittenToken
 
 static List *written_tokens = NIL;
 static int	written_count = 0;
+static Size written_bytes = 0;
 
 /*
- * Past this many live tokens written in one transaction, a writer escalates
- * too: the jtis kept for a give-back (LockSubjectExclusive) would otherwise
- * grow with every row.
+ * Past this many live tokens written in one transaction, or this many bytes
+ * of their jtis, a writer escalates too: the jtis kept for a give-back
+ * (LockSubjectExclusive) would otherwise grow with every row.
  */
 #define MAX_WRITTEN_TOKENS 10000
+#define MAX_WRITTEN_BYTES (1024 * 1024)
 
 /*
  * A subject lock this transaction gave back (LockSubjectExclusive). A
@@ -134,6 +139,7 @@ ResetConcurrencyState(void)
 	logout_escalated = false;
 	written_tokens = NIL;
 	written_count = 0;
+	written_bytes = 0;
 	yielded_locks = NIL;
 }
 
@@ -196,22 +202,35 @@ void
 ConcurrencySubtransactionEnd(bool commit)
 {
 	int			level = GetCurrentTransactionNestLevel();
+	int			keep = list_length(written_tokens);
 	ListCell   *cell;
 
-	foreach(cell, written_tokens)
+	/*
+	 * The subtransaction's writes are the tail of the list: everything
+	 * appended since it began, and nothing else.
+	 */
+	while (keep > 0)
 	{
-		WrittenToken *written = (WrittenToken *) lfirst(cell);
+		WrittenToken *written = (WrittenToken *) list_nth(written_tokens, keep - 1);
 
 		if (written->level < level)
-			continue;
+			break;
 		if (commit)
 			written->level = level - 1;
 		else
 		{
-			written_tokens = foreach_delete_current(written_tokens, cell);
 			written_count--;
+			if (written->jti)
+			{
+				written_bytes -= VARSIZE(written->jti);
+				pfree(written->jti);
+			}
+			pfree(written);
 		}
+		keep--;
 	}
+	if (!commit)
+		written_tokens = list_truncate(written_tokens, keep);
 	foreach(cell, yielded_locks)
 	{
 		YieldedLock *yielded = (YieldedLock *) lfirst(cell);
@@ -329,35 +348,40 @@ LockSubjectForWrite(Oid table, text *subject, text *jti, bool row_may_change)
 	MemoryContext old;
 	WrittenToken *written;
 
-	if (logout_escalated)
+	/* escalated, by writes or log-outs: SHARE on this table, no subject lock */
+	if (writer_escalated || logout_escalated || row_may_change)
 	{
-		TakeTableLock(table, ExclusiveLock);
+		TakeTableLock(table, ShareLock);
+		writer_escalated = true;
 		return;
 	}
-	if (writer_escalated || row_may_change)
+
+	/*
+	 * The subject lock first, then the table lock: a login that waits for a
+	 * log-out of its user then holds none of the table's locks, so a log-out
+	 * that escalates part-way through (EXCLUSIVE on the table) never waits
+	 * for it.
+	 */
+	hash = SubjectLockHash(subject);
+	SetSubjectLockTag(&tag, table, hash);
+	if (TakeLock(&tag, ShareLock, false) == LOCKACQUIRE_OK)
+		subject_locks++;
+	if (subject_locks > MAX_SUBJECT_LOCKS || written_count >= MAX_WRITTEN_TOKENS ||
+		(jti != NULL && written_bytes + toast_raw_datum_size(PointerGetDatum(jti)) > MAX_WRITTEN_BYTES))
 	{
 		TakeTableLock(table, ShareLock);
 		writer_escalated = true;
 		return;
 	}
 	TakeTableLock(table, RowShareLock);
-
-	hash = SubjectLockHash(subject);
-	SetSubjectLockTag(&tag, table, hash);
-	if (TakeLock(&tag, ShareLock, false) == LOCKACQUIRE_OK)
-		subject_locks++;
-	if (subject_locks > MAX_SUBJECT_LOCKS || written_count >= MAX_WRITTEN_TOKENS)
-	{
-		TakeTableLock(table, ShareLock);
-		writer_escalated = true;
-		return;
-	}
 	written_count++;
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	written = palloc(sizeof(WrittenToken));
 	written->table = table;
 	written->subject_hash = hash;
 	written->jti = jti ? (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(jti)) : NULL;
+	if (written->jti)
+		written_bytes += VARSIZE(written->jti);
 	written->level = GetCurrentTransactionNestLevel();
 	written_tokens = lappend(written_tokens, written);
 	MemoryContextSwitchTo(old);
