@@ -1,6 +1,6 @@
 /*
  * selftest.c
- *    Negative control for t/sanitizers.sh: two functions with deliberate
+ *    Negative control for t/sanitizer_*.sh: two functions with deliberate
  *    memory errors / undefined behaviour, built with the same sanitizer
  *    flags as the extension and loaded by the same server.  The sanitizer
  *    test calls them first and requires that each one produces a report;
