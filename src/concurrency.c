@@ -401,14 +401,13 @@ CompareHashes(const void *a, const void *b)
  * (it holds SHARE) and somebody else holds it too, give SHARE back before
  * waiting, or two such transactions would wait for each other; the lock is
  * noted as given back first (NoteYieldedLock): a log-out may run in the
- * meantime without seeing those tokens. Returns whether it gave it back.
+ * meantime without seeing those tokens.
  */
-static bool
+static void
 LockSubjectExclusive(Oid table, uint32 subject_hash)
 {
 	LOCKTAG		tag;
 	LockAcquireResult result;
-	bool		yielded = false;
 
 	SetSubjectLockTag(&tag, table, subject_hash);
 	result = TakeLock(&tag, ExclusiveLock, true);
@@ -423,8 +422,7 @@ LockSubjectExclusive(Oid table, uint32 subject_hash)
 		 */
 		if (HoldsLock(&tag, ShareLock))
 			(void) GetLockConflicts(&tag, ExclusiveLock, &holders);
-		yielded = holders > 0;
-		if (yielded)
+		if (holders > 0)
 		{
 			/* noted before the wait, which a timeout or a cancel may end */
 			NoteYieldedLock(table, subject_hash);
@@ -434,7 +432,6 @@ LockSubjectExclusive(Oid table, uint32 subject_hash)
 	}
 	if (result == LOCKACQUIRE_OK)
 		subject_locks++;
-	return yielded;
 }
 
 /* The jtis this transaction wrote for a subject whose lock it yielded. */
@@ -488,7 +485,7 @@ LockSubjectsForRevocation(Oid table, Datum *subjects, int count, bool wide)
 		if (i > 0 && hashes[i] == hashes[i - 1])
 			continue;
 		if (!escalate)
-			(void) LockSubjectExclusive(table, hashes[i]);
+			LockSubjectExclusive(table, hashes[i]);
 		/* a lock given back now or earlier (whose log-out may not stand) */
 		if (FindYieldedLock(table, hashes[i]) != NULL)
 			own = WrittenUnder(table, hashes[i], own);
