@@ -102,10 +102,12 @@ NotifyRevoked(const char *subject)
 static void
 RequireColumnPrivilege(Oid relid, const char *column, AclMode mode)
 {
-	AttrNumber	attnum = get_attnum(relid, column);
+	AttrNumber	attnum;
 
+	/* the table-wide privilege first: no column lookup on the usual path */
 	if (pg_class_aclcheck(relid, GetUserId(), mode) == ACLCHECK_OK)
 		return;
+	attnum = get_attnum(relid, column);
 	if (attnum == InvalidAttrNumber ||
 		pg_attribute_aclcheck(relid, attnum, GetUserId(), mode) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(relid));
