@@ -1,9 +1,8 @@
 --
 -- lock_coverage: every way a token is written takes the guard's lock, on a
 -- tag that the log-out's lock meets (the subject in the token table, and in
--- every table the row lands below); every path escalates before it can
--- exhaust the lock table. Each case runs in a transaction and shows the
--- locks it holds.
+-- every table the row lands below). Each case runs in a transaction and
+-- shows the locks it holds. When a transaction escalates: lock_escalation.
 --
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
@@ -26,7 +25,7 @@ CREATE VIEW held AS
    GROUP BY 1, 2, 3 ORDER BY 1, classid::regclass::text, 3;
 
 CREATE TABLE users (id integer PRIMARY KEY, hashed_password text);
-INSERT INTO users SELECT i, 'h' FROM generate_series(1, 13000) i;
+INSERT INTO users SELECT i, 'h' FROM generate_series(1, 10) i;
 -- a token table partitioned by subject, with a partition that is itself
 -- partitioned, and an inheritance token table for a second user table
 CREATE TABLE tokens (
@@ -126,36 +125,6 @@ SELECT * FROM held;
 SELECT stored_in, jti, subject FROM live;
 ROLLBACK;
 DROP TRIGGER aa_set_subject ON tokens_rest;
-
--- Escalation. More than 64 subject locks in one transaction (a row stored
--- in a partition takes one in each table it is stored under): the
--- table-wide SHARE lock, and no more subject locks.
-BEGIN;
-INSERT INTO tokens SELECT 'e' || i, 'user?id=' || i, :later, 'user' FROM generate_series(1, 200) i;
-SELECT * FROM held;
-ROLLBACK;
--- Many tokens of one subject: past 10,000 kept jtis (a row in a partition
--- keeps one per table it is stored under) the writer escalates too, so what
--- it keeps for a give-back stays bounded.
-BEGIN;
-INSERT INTO tokens SELECT 'one' || i, 'user?id=1', :later, 'user' FROM generate_series(1, 6000) i;
-SELECT * FROM held;
-ROLLBACK;
--- The generated action over many users (one log-out per row): it escalates
--- to the table-wide EXCLUSIVE lock instead of exhausting the lock table.
-INSERT INTO tokens SELECT 'x' || i, 'user?id=' || i, :later, 'user' FROM generate_series(1, 13000) i;
-BEGIN;
-SELECT sum(log_out_everywhere(u)) AS revoked FROM users u;
-SELECT * FROM held;
-COMMIT;
-SELECT count(*) AS live_tokens FROM live;
--- a loop of single-user password changes in one transaction, likewise
-INSERT INTO tokens SELECT 'y' || i, 'user?id=' || i, :later, 'user' FROM generate_series(1, 100) i;
-BEGIN;
-DO $$ BEGIN FOR i IN 1 .. 100 LOOP UPDATE users SET hashed_password = 'new' WHERE id = i; END LOOP; END $$;
-SELECT * FROM held;
-COMMIT;
-SELECT count(*) AS live_tokens FROM live;
 
 -- A transaction that stored a token and then logs the same user out takes
 -- the exclusive lock beside its share lock (nobody else holds the subject, so
