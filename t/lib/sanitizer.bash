@@ -35,17 +35,33 @@ BINDIR=$("$PG_CONFIG" --bindir)
 PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
 SO=$INST$PKGLIBDIR/logout_everywhere.so
 
-# build_instrumented: the extension and the negative control, into $INST;
-# stops the script when the build fails.
+# The tests that t/sanitizer_valgrind.sh runs under memcheck: together they
+# reach every line of the extension's C that the whole regression and
+# isolation suites reach, in about a third of the time (under memcheck the
+# whole suites take several minutes; the rest repeat code paths these already
+# run, with other data or interleavings). t/sanitizer_ubsan.sh checks that
+# claim on every run, from gcov line counts, and names any line that only
+# the other tests reach: add a test that reaches it here.
+MEMCHECK_REGRESS=(checks ddl errors expunge lock_coverage password_trigger postgrest
+                  privileges purposes revocation table_shapes)
+MEMCHECK_ISOLATION=(concurrency_privileges concurrency_tables concurrency_upgrade
+                    concurrency_yield notify_revocations user_lookup_snapshot)
+
+# build_instrumented [--coverage]: the extension and the negative control,
+# into $INST; with --coverage, also gcov counters (written by each backend
+# when it exits, to $BUILD/src: see covered_lines). Stops the script when the
+# build fails.
 build_instrumented() {
+    local copt=$SAN
+    [ "${1:-}" = --coverage ] && copt="$SAN --coverage"
     say "--- building the instrumented extension"
     (cd "$ROOT" && tar cf - Makefile ./*.control src sql test 2>/dev/null) | tar xf - -C "$BUILD"
     find "$BUILD" \( -name '*.o' -o -name '*.bc' -o -name '*.so' \) -delete
     # with_llvm=no: no JIT bitcode (clang, without the sanitizer).
-    make -C "$BUILD" -s -j"$(nproc 2>/dev/null || echo 2)" with_llvm=no COPT="$SAN" PG_CONFIG="$PG_CONFIG" \
+    make -C "$BUILD" -s -j"$(nproc 2>/dev/null || echo 2)" with_llvm=no COPT="$copt" PG_CONFIG="$PG_CONFIG" \
         >"$TMPD/build.log" 2>&1 \
         || { cat "$TMPD/build.log"; bad "instrumented build failed"; finish; }
-    make -C "$BUILD" -s with_llvm=no COPT="$SAN" PG_CONFIG="$PG_CONFIG" install DESTDIR="$INST" >>"$TMPD/build.log" 2>&1
+    make -C "$BUILD" -s with_llvm=no COPT="$copt" PG_CONFIG="$PG_CONFIG" install DESTDIR="$INST" >>"$TMPD/build.log" 2>&1
     if [ -f "$SO" ] && ldd "$SO" | grep libubsan >/dev/null; then
         ok "instrumented library built (links $(ldd "$SO" | awk '/libubsan/ {print $1}'))"
     else
@@ -59,6 +75,7 @@ build_instrumented() {
     (cd "$BUILD" && gcc $("$PG_CONFIG" --cflags_sl) -I"$("$PG_CONFIG" --includedir-server)" $SAN -shared \
         -o "$INST$PKGLIBDIR/le_sanitizer_selftest.so" selftest/selftest.c)
     chmod -R a+rX "$TMPD"
+    chmod a+w "$BUILD/src"     # the server's OS user writes the gcov counters there
     pg_conftool "$V" regress set extension_destdir "$INST"
 }
 
@@ -98,30 +115,87 @@ loads_instrumented_library() {
 ubsan_reports() { { cat "$REPORTS"/ubsan.* 2>/dev/null || true; grep -A12 "runtime error:" "$LOG" || true; } | grep -v '^\s*$' || true; }
 
 # run_suites NAME SUITE...: make installcheck in the build copy (the copy has
-# no t/*.pl for TAP_TESTS) of each SUITE (regress, isolation), all at the same
-# time: each works in databases of its own (contrib_regression and the
-# regress_le_* databases its tests make; isolation_regression).
+# no t/*.pl for TAP_TESTS) of each SUITE, all at the same time: "regress" or
+# "isolation" for the whole suite, "regress=TEST..." or "isolation=TEST..."
+# for those tests. Each suite works in databases of its own
+# (contrib_regression and the regress_le_* databases its tests make;
+# isolation_regression).
 run_suites() {
-    local name=$1 suite pid pids=() rc=0
+    local name=$1 suite kind tests pid pids=() rc=0 labels=()
     shift
     [ $# -gt 0 ] || { bad "run_suites $name: no suite named"; finish; }
     for suite in "$@"; do
-        case $suite in
-            regress)   make -C "$BUILD" -s with_llvm=no PG_CONFIG="$PG_CONFIG" installcheck TAP_TESTS= ISOLATION= ;;
-            isolation) make -C "$BUILD" -s with_llvm=no PG_CONFIG="$PG_CONFIG" installcheck TAP_TESTS= REGRESS= ;;
-            *)         echo "run_suites: no suite $suite"; exit 1 ;;
-        esac >"$TMPD/$name.$suite.log" 2>&1 &
+        kind=${suite%%=*}
+        tests=()
+        if [ "$kind" = regress ]; then read -r -a tests <<<"$(suite_tests regress)"; fi
+        if [ "$kind" = isolation ]; then read -r -a tests <<<"$(suite_tests isolation)"; fi
+        [ "$suite" != "$kind" ] && read -r -a tests <<<"${suite#*=}"
+        [ ${#tests[@]} -gt 0 ] || continue
+        labels+=("$kind")
+        case $kind in
+            regress)   make -C "$BUILD" -s with_llvm=no PG_CONFIG="$PG_CONFIG" installcheck TAP_TESTS= ISOLATION= \
+                           REGRESS="${tests[*]}" ;;
+            isolation) make -C "$BUILD" -s with_llvm=no PG_CONFIG="$PG_CONFIG" installcheck TAP_TESTS= REGRESS= \
+                           ISOLATION="${tests[*]}" ;;
+            *)         echo "run_suites: no suite $kind"; exit 1 ;;
+        esac >"$TMPD/$name.$kind.log" 2>&1 &
         pids+=($!)
     done
     for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
-    for suite in "$@"; do
-        grep -E '^(ok|not ok) |^test .* \.\.\. |^     [a-z_]+ +\.\.\. |tests? (passed|failed)' "$TMPD/$name.$suite.log" | tail -40 || true
-        check "$name: the $suite suite ran" \
-            "$(grep -c -E '^(ok|not ok) +[0-9]+|^test .* \.\.\. |^     [a-z_]+ +\.\.\. ' "$TMPD/$name.$suite.log" | awk '{print ($1 > 0)}')" 1
+    for kind in "${labels[@]}"; do
+        grep -E '^(ok|not ok) |^test .* \.\.\. |^     [a-z_]+ +\.\.\. |tests? (passed|failed)' "$TMPD/$name.$kind.log" | tail -40 || true
+        check "$name: the $kind tests ran" \
+            "$(grep -c -E '^(ok|not ok) +[0-9]+|^test .* \.\.\. |^     [a-z_]+ +\.\.\. ' "$TMPD/$name.$kind.log" | awk '{print ($1 > 0)}')" 1
     done
     if [ $rc -ne 0 ]; then
         say "NOTE: $name: the suites had failures (rc=$rc); the normal installcheck judges results. Diffs:"
         find "$BUILD" -name regression.diffs -exec head -60 {} \;
         find "$BUILD" -name regression.diffs -delete
     fi
+}
+
+# suite_tests regress|isolation [EXCEPT...]: the suite's tests in the build
+# copy (what the Makefile's wildcards find), but EXCEPT.
+suite_tests() {
+    local kind=$1 f n out=() except
+    shift
+    except=" $* "
+    case $kind in
+        regress)   for f in "$BUILD"/test/sql/*.sql; do n=$(basename "$f" .sql)
+                       [[ $except == *" $n "* ]] || out+=("$n"); done ;;
+        isolation) for f in "$BUILD"/test/specs/*.spec; do n=$(basename "$f" .spec)
+                       [[ $except == *" $n "* ]] || out+=("$n"); done ;;
+    esac
+    echo "${out[*]}"
+}
+
+# wait_backends_gone: until no other client backend runs (each writes its
+# gcov counters when it exits).
+wait_backends_gone() {
+    local i
+    for i in $(seq 1 300); do
+        [ "$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")" = 0 ] && return 0
+        sleep 0.1
+    done
+    bad "backends still running after 30 s"
+}
+
+# covered_lines OUT: the lines of src/*.c that ran since the last call (their
+# gcov count is not zero), as "FILE:LINE", sorted, into OUT; then zeroes the
+# counters.
+covered_lines() {
+    local out=$1 f
+    wait_backends_gone
+    # gcov reads the sources by the relative paths they were compiled with,
+    # and writes a FILE.gcov for each into the current directory
+    (cd "$BUILD" && gcov -o src src/*.c >/dev/null 2>&1) || true
+    # a .gcov line is "COUNT:LINE:SOURCE"; COUNT is "-" (no code), "#####"
+    # (never ran), or a number, with "*" when part of the line did not run
+    for f in "$BUILD"/*.c.gcov; do
+        [ -f "$f" ] || continue
+        awk -F: -v file="src/$(basename "$f" .gcov)" \
+            '$2 + 0 > 0 { c = $1; gsub(/[ *]/, "", c); if (c ~ /^[0-9]+$/ && c > 0) print file ":" ($2 + 0) }' "$f"
+    done | sort -u >"$out"
+    rm -f "$BUILD"/*.gcov
+    find "$BUILD/src" -name '*.gcda' -delete 2>/dev/null || true
 }
