@@ -4,7 +4,7 @@
 # against a naive reference encoder in fuzz/fuzz_form_encoding.c.
 #  1. negative control: the harness must catch a deliberately broken copy of
 #     the encoder (lower-case hex digits) within a short run;
-#  2. the real encoder: ~20 s of fuzzing from the seed corpus in fuzz/corpus,
+#  2. the real encoder: 10 s of fuzzing from the seed corpus in fuzz/corpus,
 #     no crash, no mismatch.
 # Needs clang and libclang-rt-dev (libFuzzer runtime).  Does not use the
 # database cluster.  FUZZ_SECONDS overrides the run time.
@@ -12,7 +12,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib/robust.bash"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-SECONDS_TO_RUN=${FUZZ_SECONDS:-20}
+SECONDS_TO_RUN=${FUZZ_SECONDS:-10}
 CLANG=${CLANG:-clang}
 FLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -Wall -Werror)
 export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
