@@ -142,6 +142,13 @@ CALL seed();
 SELECT logout_everywhere.log_out_everywhere(:alice);
 SELECT * FROM revoked;
 SELECT include_purposes, exclude_purposes FROM logout_everywhere.settings;
+-- Configured exclude NULL: nothing excluded either (as for include, NULL is
+-- no list), and it is kept as NULL.
+SELECT logout_everywhere.enable('users', exclude_purposes => NULL);
+CALL seed();
+SELECT logout_everywhere.log_out_everywhere(:alice);
+SELECT * FROM revoked;
+SELECT include_purposes, exclude_purposes IS NULL AS exclude_null FROM logout_everywhere.settings;
 
 --
 -- Each user table has its own configured purposes, even on a shared token table.
