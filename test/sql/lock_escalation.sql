@@ -57,6 +57,13 @@ ROLLBACK;
 BEGIN;
 INSERT INTO tokens SELECT 'one' || i, 'user?id=1', :later, 'user' FROM generate_series(1, 6000) i;
 SELECT * FROM held;
+-- a log-out after that takes its subject lock and the table lock EXCLUSIVE
+-- (an escalated writer no longer records what a give-back would have to
+-- revoke); a second log-out then takes no subject lock at all (one
+-- ExclusiveLock subject below: user 2's, none for user 3)
+SELECT logout_everywhere.log_out_everywhere(2) AS revoked;
+SELECT logout_everywhere.log_out_everywhere(3) AS revoked;
+SELECT * FROM held;
 ROLLBACK;
 -- The generated action over many users (one log-out per row): it escalates
 -- to the table-wide EXCLUSIVE lock instead of exhausting the lock table.
