@@ -1,7 +1,10 @@
 # Sharding by subject with PL/Proxy (docs/scaling.md): two shards on
 # loopback, each an ordinary logout_everywhere installation, and a router
 # database whose PL/Proxy functions send each call to the shard of the
-# user's subject. End to end: users and logins land on the shard of their
+# user's subject. The shards and the router are three databases of one
+# cluster: PL/Proxy reaches each shard over a connection of its own, as it
+# would reach another server, and nothing of the extension is shared
+# between databases (its locks carry the database's OID). End to end: users and logins land on the shard of their
 # subject, token checks are routed by the JWT's sub, a log-out and a
 # password change through the router revoke on that shard only, and a
 # concurrent login is still caught by the shard's own handshake.
@@ -13,28 +16,23 @@ use Test::More;
 use FindBin;
 
 my $examples = "$FindBin::RealBin/../examples/sharding";
-my @shards;
+my $node = PostgreSQL::Test::Cluster->new('sharding');
+$node->init;
+$node->start;
 foreach my $n (0, 1)
 {
-	my $shard = PostgreSQL::Test::Cluster->new("shard$n");
-	$shard->init;
-	$shard->start;
-	$shard->safe_psql('postgres', 'CREATE DATABASE tokens');
-	$shard->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $shard->connstr('tokens'),
+	$node->safe_psql('postgres', "CREATE DATABASE tokens$n");
+	$node->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr("tokens$n"),
 		'-f', "$examples/shard.sql" ], "shard $n set up");
-	push @shards, $shard;
 }
-my $router = PostgreSQL::Test::Cluster->new('router');
-$router->init;
-$router->start;
-$router->safe_psql('postgres', 'CREATE DATABASE app');
-$router->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $router->connstr('app'),
-	'-v', 'shard0=' . $shards[0]->connstr('tokens'),
-	'-v', 'shard1=' . $shards[1]->connstr('tokens'),
+$node->safe_psql('postgres', 'CREATE DATABASE app');
+$node->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('app'),
+	'-v', 'shard0=' . $node->connstr('tokens0'),
+	'-v', 'shard1=' . $node->connstr('tokens1'),
 	'-f', "$examples/router.sql" ], 'router set up');
 
-sub router { return $router->safe_psql('app', $_[0]); }
-sub on_shard { return $shards[$_[0]]->safe_psql('tokens', $_[1]); }
+sub router { return $node->safe_psql('app', $_[0]); }
+sub on_shard { return $node->safe_psql("tokens$_[0]", $_[1]); }
 
 # 16 users through the router, three tokens each (laptop, phone, tablet).
 router(q{
@@ -75,17 +73,17 @@ is(router("SELECT string_agg(d || '=' || token_valid('$s1#' || d, '$s1'), ',' OR
 	'laptop=false,phone=true,tablet=false', '  ... revokes every token of the user but the current one');
 
 # An unknown user: the shard's P0002 reaches the router's caller.
-my ($rc, $out, $err) = $router->psql('app', "\\set VERBOSITY verbose\nSELECT log_out_everywhere('00000000-0000-0000-0000-999999999999')");
+my ($rc, $out, $err) = $node->psql('app', "\\set VERBOSITY verbose\nSELECT log_out_everywhere('00000000-0000-0000-0000-999999999999')");
 like($err, qr/P0002/, 'an unknown user is P0002 through the router');
 
 # The handshake stays local to the shard: a login open on the shard while a
 # log-out arrives through the router is waited for and revoked.
-my $login = $shards[0]->background_psql('tokens');
+my $login = $node->background_psql('tokens0');
 $login->query_safe("BEGIN; SELECT shard.store_token('$s0#new-laptop', '$s0', (now() AT TIME ZONE 'utc') + interval '7 days', 'user')");
-my $logout = $router->background_psql('app');
+my $logout = $node->background_psql('app');
 $logout->query_until(qr/sent/, "\\echo sent\nSELECT log_out_everywhere('$u0');\n");
-$shards[0]->poll_query_until('tokens',
-	"SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%log_out_everywhere%'")
+$node->poll_query_until('tokens0',
+	"SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = 'tokens0' AND wait_event_type = 'Lock' AND query LIKE '%log_out_everywhere%'")
   or die 'the routed log-out never waited for the open login';
 pass('a routed log-out waits for an open login of its user on the shard');
 $login->query_safe('COMMIT');
@@ -98,5 +96,5 @@ on_shard($_, "UPDATE tokens SET expires_at = now() - interval '1 day' WHERE subj
 my $expunged = router('SELECT sum(e) FROM expunge_expired() e');
 ok($expunged > 0, "expunge_expired runs on every shard ($expunged rows)");
 
-$_->stop foreach ($router, @shards);
+$node->stop;
 done_testing();
