@@ -172,6 +172,19 @@ SELECT logout_everywhere.log_out_everywhere(1, user_table => 'staff');
 \echo :LAST_ERROR_SQLSTATE
 SELECT logout_everywhere.enable('staff', 'staff_tokens', subject_name => 'staff');
 SELECT logout_everywhere.log_out_everywhere(1, user_table => 'staff');
+-- Past 1 MB of kept jtis a writer escalates (lock_escalation has the
+-- 10,000-jti bound): a 400 kB jti stored in an inheritance child (which has
+-- no index on jti) is kept once for each of the two tables, a second one
+-- passes 1 MB and takes the table-wide SHARE lock. A log-out after that
+-- takes its table lock EXCLUSIVE.
+BEGIN;
+INSERT INTO staff_tokens_old VALUES (repeat('a', 400000), 'staff?id=1', :later, 'user');
+SELECT * FROM held;
+INSERT INTO staff_tokens_old VALUES (repeat('b', 400000), 'staff?id=1', :later, 'user');
+SELECT * FROM held;
+SELECT logout_everywhere.log_out_everywhere(1, user_table => 'staff') AS revoked;
+SELECT * FROM held;
+ROLLBACK;
 -- An application trigger after the guard that turns a revocation into a
 -- live token: the write takes the table locks (the guard has no
 -- WHEN clause, so it sees revocations too).
