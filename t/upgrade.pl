@@ -14,7 +14,17 @@
 #     exactly those of a fresh CREATE EXTENSION;
 #   - a user table enabled under v keeps working: its settings row is
 #     unchanged, the password trigger (sparing current_jti) and the action
-#     log_out_everywhere(user) revoke as before.
+#     log_out_everywhere(user) revoke as before;
+#   - an application role granted the functions under v can still call
+#     them after the update, a quoted literal id included (it resolves to the
+#     text version that 1.1 adds: the update grants that to every role that
+#     can execute the typed one, and says so in a WARNING);
+#   - a dump taken under 1.0 restores as 1.1 (pg_dump records no version);
+#     the token guard that 1.0 made (with a WHEN clause, recreated here by
+#     hand, as the library is always the current one) makes log-outs refuse
+#     (55000) until enable() runs again for the user table, and the
+#     application role needs EXECUTE on the text versions: the README's
+#     Upgrading steps; after them it ends the same as a fresh install.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -27,6 +37,8 @@ use LogoutEverywhereTest;
 my $ext = 'logout_everywhere';
 
 my $node = start_node('upgrade', "lc_messages = 'C'\n");
+my $tmpdir = PostgreSQL::Test::Utils::tempdir();
+$node->safe_psql('postgres', 'CREATE ROLE le_app');
 
 my $default = $node->safe_psql('postgres',
 	"SELECT default_version FROM pg_available_extensions WHERE name = '$ext'");
@@ -88,6 +100,21 @@ $setup_app_sql .= <<'SQL';
 SELECT logout_everywhere.enable('app.users', 'app.tokens', apply_on_password_change => true);
 \o
 INSERT INTO app.users VALUES (1, 'a@example.com', 'h1'), (2, 'b@example.com', 'h2');
+-- an application role with the README's grants, on the functions this
+-- version has
+GRANT USAGE ON SCHEMA logout_everywhere, app TO le_app;
+GRANT SELECT, INSERT, UPDATE ON app.tokens TO le_app;
+GRANT SELECT ON app.users TO le_app;
+DO $$
+DECLARE f regprocedure;
+BEGIN
+  FOR f IN SELECT p.oid FROM pg_proc p
+            WHERE p.pronamespace = 'logout_everywhere'::regnamespace
+              AND p.proname IN ('token_valid', 'is_revoked', 'log_out_everywhere', 'subject_for')
+  LOOP
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO le_app', f);
+  END LOOP;
+END $$;
 INSERT INTO app.tokens (jti, subject, expires_at, purpose) VALUES
   ('t-laptop', 'user?id=1', now() AT TIME ZONE 'utc' + interval '7 days', 'user'),
   ('t-phone',  'user?id=1', now() AT TIME ZONE 'utc' + interval '7 days', 'user'),
@@ -126,6 +153,17 @@ for my $v (@versions)
 	$node->safe_psql($db, $setup_app_sql);
 	my $settings_before = $node->safe_psql($db,
 		'SELECT row_to_json(s) FROM logout_everywhere.settings s');
+	# the guard as 1.0 made it: writes of revocations skip it
+	$node->safe_psql($db, <<'SQL') if $v eq '1.0';
+DROP TRIGGER logout_everywhere_token_guard ON app.tokens;
+CREATE TRIGGER logout_everywhere_token_guard BEFORE INSERT OR UPDATE ON app.tokens
+  FOR EACH ROW WHEN (new.purpose IS DISTINCT FROM 'revocation') EXECUTE FUNCTION logout_everywhere.token_guard();
+SQL
+
+	# the dump for the restore below, taken before the update
+	$node->command_ok(
+		[ $node->installed_command('pg_dump'), '-Fc', '-f', "$tmpdir/$db.dump", '-d', $node->connstr($db) ],
+		"$v: pg_dump before the update");
 
 	my ($ret, $out, $err) = $node->psql($db, "ALTER EXTENSION $ext UPDATE");
 	is($ret, 0, "$v: ALTER EXTENSION $ext UPDATE succeeds") or diag($err);
@@ -135,6 +173,12 @@ for my $v (@versions)
 		like($err,
 			qr/version "\Q$v\E" of extension "$ext" is already installed/,
 			"$v: updating the default version is a no-op");
+	}
+	elsif ($v eq '1.0')
+	{
+		like($err,
+			qr/WARNING:  granted EXECUTE on (logout_everywhere\.)?log_out_everywhere\(text,.*\) to le_app/,
+			"$v: the update says that it granted the text version to le_app");
 	}
 	is($node->safe_psql($db, $extversion_sql),
 		$default, "$v: after ALTER EXTENSION UPDATE the version is $default");
@@ -170,6 +214,42 @@ SQL
 		),
 		'f|t|t',
 		"$v: token checks after the update");
+	is( $node->safe_psql($db,
+			"SET ROLE le_app; SELECT logout_everywhere.log_out_everywhere('2', user_table => 'app.users'), "
+			  . "logout_everywhere.subject_for('2', 'app.users')"),
+		'1|user?id=2',
+		"$v: the application role calls log_out_everywhere('2') and subject_for('2') after the update");
+
+	next if $v ne '1.0';
+	# A dump taken under 1.0, restored where 1.1 is installed: the README's
+	# Upgrading steps.
+	my $restored = "${db}_restored";
+	$node->safe_psql('postgres', "CREATE DATABASE $restored TEMPLATE template0");
+	$node->command_ok(
+		[
+			$node->installed_command('pg_restore'), '--exit-on-error',
+			'-d', $node->connstr($restored), "$tmpdir/$db.dump"
+		],
+		"$v: the dump restores where $default is installed");
+	is($node->safe_psql($restored, $extversion_sql), $default, "$v: the restore makes the extension $default");
+	($ret, $out, $err) = $node->psql($restored, 'SELECT app.log_out_everywhere(u) FROM app.users u WHERE id = 1');
+	like($err, qr/has no enabled logout_everywhere token guard/,
+		"$v: restored: a log-out refuses the guard that $v made");
+	$node->safe_psql($restored, <<'SQL');
+SET client_min_messages = warning;
+SELECT logout_everywhere.enable(user_table, token_table, id_column, password_column, subject_name,
+         include_purposes, exclude_purposes, apply_on_password_change, action_name, argument_name)
+  FROM logout_everywhere.settings;
+GRANT EXECUTE ON FUNCTION logout_everywhere.log_out_everywhere(text, text[], text[], text, regclass),
+                          logout_everywhere.subject_for(text, regclass) TO le_app;
+SQL
+	is($node->safe_psql($restored, $fingerprint_sql), $fresh,
+		"$v: restored, enable() again, text versions granted: the same objects as a fresh install");
+	is($node->safe_psql($restored, 'SELECT app.log_out_everywhere(u) FROM app.users u WHERE id = 1'),
+		'2', "$v: restored: the action revokes the user's 2 tokens");
+	is( $node->safe_psql($restored,
+			"SET ROLE le_app; SELECT logout_everywhere.log_out_everywhere('2', user_table => 'app.users')"),
+		'1', "$v: restored: the application role logs a user out by a quoted id");
 }
 
 $node->stop;
