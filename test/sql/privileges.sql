@@ -197,6 +197,23 @@ UPDATE users SET hashed_password = 'changed by a column grantee' WHERE email = '
 UPDATE tokens SET subject = subject WHERE jti = 'b-1';
 RESET ROLE;
 SELECT * FROM state;
+-- The least a log-out needs on the token table (the README's Privileges):
+-- SELECT (jti, subject, purpose, expires_at) and UPDATE (purpose,
+-- updated_at); without SELECT on jti, 42501 and nothing revoked.
+REVOKE SELECT ON tokens FROM regress_le_priv_app;
+GRANT SELECT (jti, subject, purpose, expires_at) ON tokens TO regress_le_priv_app;
+CALL seed();
+SET ROLE regress_le_priv_app;
+SELECT logout_everywhere.log_out_everywhere('11111111-1111-1111-1111-111111111111'::uuid, except_jti => 'a-2');
+RESET ROLE;
+CALL seed();
+REVOKE SELECT (jti) ON tokens FROM regress_le_priv_app;
+SET ROLE regress_le_priv_app;
+SELECT logout_everywhere.log_out_everywhere('11111111-1111-1111-1111-111111111111'::uuid);
+RESET ROLE;
+SELECT * FROM state;
+REVOKE SELECT (subject, purpose, expires_at) ON tokens FROM regress_le_priv_app;
+GRANT SELECT ON tokens TO regress_le_priv_app;
 REVOKE UPDATE (purpose, updated_at) ON tokens FROM regress_le_priv_app;
 GRANT UPDATE ON tokens TO regress_le_priv_app;
 
