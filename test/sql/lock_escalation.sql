@@ -14,15 +14,8 @@ SELECT current_database() AS regress_home \gset
 \set VERBOSITY terse
 CREATE EXTENSION logout_everywhere;
 
--- The extension's locks held by this backend: field4 0x4C45 (subject) and
--- 0x4C46 (table); classid is the table, objid the subject's hash.
-CREATE VIEW held AS
-  SELECT CASE objsubid WHEN 19525 THEN 'subject' ELSE 'table' END AS lock,
-         classid::regclass AS token_table, mode, count(*) AS locks,
-         count(DISTINCT objid) FILTER (WHERE objsubid = 19525) AS subjects
-    FROM pg_locks
-   WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND objsubid IN (19525, 19526)
-   GROUP BY 1, 2, 3 ORDER BY 1, classid::regclass::text, 3;
+\getenv test_dir PG_ABS_SRCDIR
+\i :test_dir/sql/include/held_locks.psql
 
 -- More users than the shared lock table has room for (by default about
 -- 7,000 locks: max_locks_per_transaction, 64, for each of about 110
