@@ -32,6 +32,7 @@
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
+#include "funcapi.h"
 #include "commands/trigger.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -270,6 +271,33 @@ ActionFunction(Oid user_table, const char *action_name)
 	}
 	ReleaseSysCacheList(candidates);
 	return found;
+}
+
+/*
+ * Can enable() replace the user table's action in place (CREATE OR REPLACE,
+ * which keeps its grants and what depends on it)? Only when it is in the
+ * table's schema and has the same argument name: a new name or argument
+ * name is a new function.
+ */
+static bool
+ActionReplaceable(Oid user_table, const char *action_name, const char *argument_name)
+{
+	Oid			action = ActionFunction(user_table, action_name);
+	HeapTuple	tuple;
+	Oid		   *types;
+	char	  **names;
+	char	   *modes;
+	bool		same;
+
+	if (!OidIsValid(action) || get_func_namespace(action) != get_rel_namespace(user_table))
+		return false;
+	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(action));
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	same = get_func_arg_info(tuple, &types, &names, &modes) == 1 &&
+		names != NULL && strcmp(names[0], argument_name) == 0;
+	ReleaseSysCache(tuple);
+	return same;
 }
 
 /* Remove what enable() made on the user table (not the token guard). */
@@ -516,7 +544,7 @@ ActionSignature(EnableArguments *args)
  * before 14 the dependency is recorded by hand.
  */
 static void
-CreateAction(EnableArguments *args)
+CreateAction(EnableArguments *args, bool replace)
 {
 	char	   *signature = psprintf("%s(%s %s)",
 									 quote_qualified_identifier(get_namespace_name(get_rel_namespace(args->user_table)),
@@ -528,24 +556,28 @@ CreateAction(EnableArguments *args)
 								quote_literal_cstr(QualifiedRelationName(args->user_table)));
 
 #if PG_VERSION_NUM >= 140000
-	RunStatement(psprintf("CREATE FUNCTION %s RETURNS pg_catalog.int8 LANGUAGE sql VOLATILE RETURN %s",
-						  signature, call));
+	RunStatement(psprintf("CREATE %sFUNCTION %s RETURNS pg_catalog.int8 LANGUAGE sql VOLATILE RETURN %s",
+						  replace ? "OR REPLACE " : "", signature, call));
 #else
 	{
 		ObjectAddress function;
 		ObjectAddress extension;
 
-		RunStatement(psprintf("CREATE FUNCTION %s RETURNS pg_catalog.int8 LANGUAGE sql VOLATILE AS %s",
-							  signature, quote_literal_cstr(psprintf("SELECT %s", call))));
+		RunStatement(psprintf("CREATE %sFUNCTION %s RETURNS pg_catalog.int8 LANGUAGE sql VOLATILE AS %s",
+							  replace ? "OR REPLACE " : "", signature,
+							  quote_literal_cstr(psprintf("SELECT %s", call))));
 		ObjectAddressSet(function, ProcedureRelationId,
 						 ActionFunction(args->user_table, args->action_name));
 		ObjectAddressSet(extension, ExtensionRelationId,
 						 get_extension_oid("logout_everywhere", false));
-		recordDependencyOn(&function, &extension, DEPENDENCY_NORMAL);
+		if (!replace)
+			recordDependencyOn(&function, &extension, DEPENDENCY_NORMAL);
 	}
 #endif
-	RunStatement(psprintf("REVOKE ALL ON FUNCTION %s FROM PUBLIC",
-						  ActionSignature(args)));
+	/* A replaced action keeps the grants the DBA gave it. */
+	if (!replace)
+		RunStatement(psprintf("REVOKE ALL ON FUNCTION %s FROM PUBLIC",
+							  ActionSignature(args)));
 	RunStatement(psprintf("COMMENT ON FUNCTION %s IS %s",
 						  ActionSignature(args),
 						  quote_literal_cstr("Log this user out everywhere (made by logout_everywhere.enable; returns how many tokens it revoked)")));
@@ -632,6 +664,7 @@ enable(PG_FUNCTION_ARGS)
 	UserTableSettings *previous;
 	char	   *volatile previous_action = NULL;
 	volatile Oid previous_token_table = InvalidOid;
+	volatile bool replace_action = false;
 	bool		needs_index;
 	int			guc_level;
 
@@ -673,6 +706,8 @@ enable(PG_FUNCTION_ARGS)
 	{
 		previous_action = pstrdup(previous->action_name);
 		previous_token_table = previous->token_table;
+		replace_action = strcmp(previous_action, args.action_name) == 0 &&
+			ActionReplaceable(args.user_table, args.action_name, args.argument_name);
 	}
 
 	guc_level = UseSafeSearchPath();
@@ -681,7 +716,9 @@ enable(PG_FUNCTION_ARGS)
 	configuring = true;
 	PG_TRY();
 	{
-		if (previous_action != NULL)
+		if (replace_action)
+			DropTriggerIfExists(args.user_table, PASSWORD_TRIGGER);
+		else if (previous_action != NULL)
 			DropUserTableObjects(args.user_table, previous_action);
 		WriteSettings(&args);
 		if (OidIsValid(previous_token_table) && previous_token_table != args.token_table)
@@ -689,7 +726,7 @@ enable(PG_FUNCTION_ARGS)
 		if (needs_index)
 			CreateSubjectIndex(args.token_table);
 		EnsureTokenGuard(args.token_table);
-		CreateAction(&args);
+		CreateAction(&args, replace_action);
 		if (args.apply_on_password_change)
 			CreatePasswordTrigger(&args);
 	}

@@ -145,6 +145,26 @@ SELECT logout_everywhere.enable('users', action_name => 'sign_out_all', argument
 SELECT * FROM user_triggers WHERE on_table = 'users'::regclass ORDER BY tgname;
 SELECT * FROM actions;
 SELECT action_name, argument_name, apply_on_password_change FROM logout_everywhere.settings;
+-- The same action name and argument name: the action is replaced in place
+-- (the same function), so it keeps its grants and what depends on it.
+CREATE ROLE regress_le_conf_app;
+GRANT EXECUTE ON FUNCTION sign_out_all(users) TO regress_le_conf_app;
+CREATE FUNCTION sign_out_by_email(e text) RETURNS bigint LANGUAGE sql
+  BEGIN ATOMIC SELECT sign_out_all(u) FROM users u WHERE email = e; END;
+SELECT 'sign_out_all(users)'::regprocedure::oid AS action_oid \gset
+SELECT logout_everywhere.enable('users', action_name => 'sign_out_all', argument_name => 'who',
+                                exclude_purposes => '{revocation,magic_link}');
+SELECT 'sign_out_all(users)'::regprocedure::oid = :action_oid AS same_function,
+       has_function_privilege('regress_le_conf_app', 'sign_out_all(users)', 'EXECUTE') AS still_granted;
+SELECT sign_out_by_email('bob@example.com') AS via_dependent;
+-- a new argument name makes a new function: with a dependent, refused
+-- (2BP01) and nothing changes
+SELECT logout_everywhere.enable('users', action_name => 'sign_out_all', argument_name => 'member');
+SELECT argument_name, exclude_purposes FROM logout_everywhere.settings WHERE user_table = 'users'::regclass;
+DROP FUNCTION sign_out_by_email(text);
+REVOKE ALL ON FUNCTION sign_out_all(users) FROM regress_le_conf_app;
+DROP ROLE regress_le_conf_app;
+SELECT logout_everywhere.enable('users', action_name => 'sign_out_all', argument_name => 'who');
 
 --
 -- An index whose leading column is "subject" satisfies enable (no NOTICE, no
