@@ -71,6 +71,12 @@ SELECT logout_everywhere.log_out_everywhere(1);
 SELECT jti, purpose FROM moved.tokens_v1 UNION ALL SELECT jti, purpose FROM app_v1.tokens_v1 ORDER BY 1;
 SELECT p.oid::regprocedure AS action FROM pg_proc p WHERE proname = 'log_out_everywhere'
    AND pronamespace <> 'logout_everywhere'::regnamespace;
+-- enable() again with another action name: the old action goes, the new
+-- one is made in the table's schema (then back to the default name)
+SELECT logout_everywhere.enable('moved.users_v1', 'moved.tokens_v1', action_name => 'sign_out_all');
+SELECT p.oid::regprocedure AS action FROM pg_proc p
+ WHERE proname IN ('log_out_everywhere', 'sign_out_all') AND pronamespace <> 'logout_everywhere'::regnamespace;
+SELECT logout_everywhere.enable('moved.users_v1', 'moved.tokens_v1');
 SELECT logout_everywhere.disable('moved.users_v1');
 SELECT count(*) AS actions_left FROM pg_proc WHERE proname = 'log_out_everywhere'
    AND pronamespace <> 'logout_everywhere'::regnamespace;
