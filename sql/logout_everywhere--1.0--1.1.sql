@@ -78,13 +78,16 @@ COMMENT ON FUNCTION @extschema@.subject_for(pg_catalog.text, pg_catalog.regclass
 COMMENT ON FUNCTION @extschema@.subject_for("any", pg_catalog.regclass) IS
   'The token subject of a user id: subject_name || ''?id='' || the id form-encoded (application/x-www-form-urlencoded), as AshAuthentication writes it; the id as stored in the row that has it, else as the id type writes it. This version takes a typed id.';
 
--- Quoted literals and untyped parameters now resolve to the text versions:
--- every role that may execute a typed version gets EXECUTE on its text
--- version too (with the grant option where it has that), or its calls of
--- log_out_everywhere('42') would fail with 42501 after the update. Granted
--- here, these count as the extension's own privileges, which pg_dump leaves
--- out: the WARNING says so (an extension script shows no NOTICE), and the
--- README's Upgrading section.
+-- Quoted literals and untyped parameters now resolve to the text versions,
+-- which nobody but their owner may execute yet: calls like
+-- log_out_everywhere('42') from a role granted the typed version fail with
+-- 42501 until it is granted the text version too. The update does not grant
+-- it: a grant made by an extension script is recorded as the extension's own
+-- (pg_init_privs), which pg_dump leaves out, and on PostgreSQL before 17 it
+-- outlives a dropped role and makes later dumps unrestorable. A WARNING
+-- names each GRANT to run, in an order that keeps grant chains (grants made
+-- by the owner first, then each as its grantor); an extension script shows
+-- no NOTICE.
 DO $$
 DECLARE
   pair record;
@@ -99,21 +102,36 @@ BEGIN
          '@extschema@.subject_for(pg_catalog.text, pg_catalog.regclass)')) AS v(typed, text_version)
   LOOP
     FOR r IN
-      SELECT a.grantee::pg_catalog.regrole AS grantee, pg_catalog.bool_or(a.is_grantable) AS grantable
+      SELECT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                  ELSE a.grantee::pg_catalog.regrole::pg_catalog.text END AS grantee,
+             a.grantor::pg_catalog.regrole::pg_catalog.text AS grantor,
+             a.is_grantable,
+             a.grantor OPERATOR(pg_catalog.=) p.proowner AS by_owner
         FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
        WHERE p.oid OPERATOR(pg_catalog.=) pair.typed::pg_catalog.oid
          AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
-         AND a.grantee OPERATOR(pg_catalog.<>) 0::pg_catalog.oid
          AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
-       GROUP BY a.grantee ORDER BY a.grantee::pg_catalog.regrole::pg_catalog.text
+      UNION ALL
+      -- the typed version's owner, when it is not the text version's (it
+      -- executes its own functions without a grant)
+      SELECT p.proowner::pg_catalog.regrole::pg_catalog.text, NULL, false, true
+        FROM pg_catalog.pg_proc p, pg_catalog.pg_proc t
+       WHERE p.oid OPERATOR(pg_catalog.=) pair.typed::pg_catalog.oid
+         AND t.oid OPERATOR(pg_catalog.=) pair.text_version::pg_catalog.oid
+         AND p.proowner OPERATOR(pg_catalog.<>) t.proowner
+       ORDER BY 4 DESC, 1, 2
     LOOP
-      EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s', pair.text_version, r.grantee,
-                                CASE WHEN r.grantable THEN ' WITH GRANT OPTION' ELSE '' END);
-      RAISE WARNING 'granted EXECUTE on % to %, as on %', pair.text_version, r.grantee, pair.typed
-        USING DETAIL = 'pg_dump does not keep privileges granted by an extension script: after restoring a dump of this database, grant it again.';
+      RAISE WARNING 'role % may execute %, not yet %', r.grantee, pair.typed, pair.text_version
+        USING DETAIL = pg_catalog.format('Quoted literals and untyped parameters now resolve to %s.', pair.text_version),
+              HINT = pg_catalog.format('%sGRANT EXECUTE ON FUNCTION @extschema@.%s TO %s%s;%s',
+                                       CASE WHEN r.by_owner THEN '' ELSE 'SET ROLE ' OPERATOR(pg_catalog.||) r.grantor OPERATOR(pg_catalog.||) '; ' END,
+                                       pair.text_version, r.grantee,
+                                       CASE WHEN r.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END,
+                                       CASE WHEN r.by_owner THEN '' ELSE ' RESET ROLE;' END);
     END LOOP;
   END LOOP;
 END $$;
+
 
 COMMENT ON FUNCTION @extschema@.enable(pg_catalog.regclass, pg_catalog.regclass, pg_catalog.name, pg_catalog.name, pg_catalog.text, pg_catalog.text[], pg_catalog.text[], pg_catalog.bool, pg_catalog.name, pg_catalog.name) IS
   'Enable log-out-everywhere for a user table: validate the tables, record the settings, ensure an index on tokens(subject), guard token writes (on the token table and its inheritance children), create the action <schema>.<action_name>(<argument_name> <user row>) and, with apply_on_password_change, the password trigger. Calling it again replaces. Caller must own the user table and the token table. Refuses (0A000) a subject column with a nondeterministic collation, and a token table in one partition or inheritance tree with another user table''s.';
