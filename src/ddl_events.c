@@ -39,6 +39,7 @@
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -260,6 +261,32 @@ forget_dropped_objects(PG_FUNCTION_ARGS)
 	" WHERE NOT c.relispartition AND (an.ancestor OPERATOR(pg_catalog.=) ANY (SELECT user_table::pg_catalog.oid FROM %s.settings)" \
 	"    OR an.ancestor OPERATOR(pg_catalog.=) ANY (SELECT token_table::pg_catalog.oid FROM %s.settings))"
 
+/*
+ * Did the command make a table an inheritance child (CREATE TABLE ...
+ * INHERITS, ALTER TABLE ... INHERIT)? Only then are new children looked for:
+ * any other ALTER TABLE of an existing child leaves its guard alone (a
+ * restore adds a child's primary key after loading the settings, and then
+ * creates the child's guard itself).
+ */
+static bool command_adds_inheritance = false;
+
+static bool
+AddsInheritance(Node *parsetree)
+{
+	ListCell   *cell;
+
+	if (parsetree == NULL)
+		return false;
+	if (IsA(parsetree, CreateStmt))
+		return ((CreateStmt *) parsetree)->inhRelations != NIL;
+	if (!IsA(parsetree, AlterTableStmt))
+		return false;
+	foreach(cell, ((AlterTableStmt *) parsetree)->cmds)
+		if (((AlterTableCmd *) lfirst(cell))->subtype == AT_AddInherit)
+			return true;
+	return false;
+}
+
 static void
 FollowAlteredTables(void)
 {
@@ -297,6 +324,8 @@ FollowAlteredTables(void)
 							SPI_getvalue(rows->vals[i], rows->tupdesc, 2));
 	}
 
+	if (!command_adds_inheritance)
+		return;
 	if (SPI_execute(psprintf(NEW_CHILDREN_QUERY, schema, schema, schema), false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read logout_everywhere.settings");
 	children = SPI_processed;
@@ -324,6 +353,9 @@ Datum
 follow_altered_tables(PG_FUNCTION_ARGS)
 {
 	if (EventTriggerHasWork(fcinfo, "follow_altered_tables"))
+	{
+		command_adds_inheritance = AddsInheritance(((EventTriggerData *) fcinfo->context)->parsetree);
 		RunAsSettingsOwner(FollowAlteredTables);
+	}
 	PG_RETURN_NULL();
 }

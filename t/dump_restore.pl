@@ -41,6 +41,11 @@ FROM generate_series(1, 5) i, unnest('{user,remember_me,api_key}'::text[]) p;
 INSERT INTO app.tokens (jti, subject, expires_at, purpose)
 SELECT 'a' || i || '-old', 'account?id=' || i, (now() AT TIME ZONE 'utc') - interval '1 day', 'user'
 FROM generate_series(1, 5) i;
+-- an inheritance child of the token table with a primary key of its own:
+-- the restore adds that key (an ALTER TABLE) after it loaded the settings,
+-- then creates the child's guard
+CREATE TABLE app.tokens_archive () INHERITS (app.tokens);
+ALTER TABLE app.tokens_archive ADD PRIMARY KEY (jti);
 SQL
 note 'source database set up';
 
@@ -48,7 +53,8 @@ my $settings_sql =
   'SELECT row(s.*)::text FROM logout_everywhere.settings s ORDER BY 1';
 my $triggers_sql = <<'SQL';
 SELECT string_agg(tgrelid::regclass || ':' || tgname || ':' || tgfoid::regproc, ',' ORDER BY tgname)
-  FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN ('app.accounts'::regclass, 'app.tokens'::regclass)
+  FROM pg_trigger WHERE NOT tgisinternal
+   AND tgrelid IN ('app.accounts'::regclass, 'app.tokens'::regclass, 'app.tokens_archive'::regclass)
 SQL
 my $action_sql = <<'SQL';
 SELECT p.oid::regprocedure || ' ' || coalesce(array_to_string(p.proargnames, ','), '') || ' ' || p.prorettype::regtype

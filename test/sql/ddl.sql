@@ -128,6 +128,12 @@ CREATE TABLE moved.users_child () INHERITS (moved.users_v1);
 CREATE TABLE moved.tokens_child () INHERITS (moved.tokens_v1);
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'moved.tokens_child'::regclass;
 SELECT logout_everywhere.log_out_everywhere(1);
+-- another ALTER TABLE of a child leaves its guard alone (a restore adds a
+-- child's keys after loading the settings, then creates the guard itself):
+-- with the guard dropped, an ALTER TABLE does not put it back
+DROP TRIGGER logout_everywhere_token_guard ON moved.tokens_child;
+ALTER TABLE moved.tokens_child ADD PRIMARY KEY (jti);
+SELECT count(*) AS guards FROM pg_trigger WHERE tgrelid = 'moved.tokens_child'::regclass;
 DROP TABLE moved.tokens_child;
 
 --
