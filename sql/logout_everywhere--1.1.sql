@@ -12,6 +12,34 @@
 -- Nothing is callable by PUBLIC: the DBA grants what a role needs (README,
 -- Privileges). No function is SECURITY DEFINER.
 
+-- The schema is named in the control file, and CREATE EXTENSION uses one of
+-- that name that already exists. Refuse one that a non-superuser owns or may
+-- create objects in, or that holds objects already: they could shadow the
+-- extension's functions for every caller that names them.
+DO $$
+DECLARE
+  schema_oid pg_catalog.oid := '@extschema@'::pg_catalog.regnamespace::pg_catalog.oid;
+BEGIN
+  IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_namespace n
+            JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+           WHERE n.oid OPERATOR(pg_catalog.=) schema_oid)
+     OR EXISTS (SELECT FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+                 WHERE n.oid OPERATOR(pg_catalog.=) schema_oid
+                   AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+                   AND NOT COALESCE((SELECT r.rolsuper FROM pg_catalog.pg_roles r
+                                  WHERE r.oid OPERATOR(pg_catalog.=) a.grantee), false))
+     OR EXISTS (SELECT FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) schema_oid)
+     OR EXISTS (SELECT FROM pg_catalog.pg_proc WHERE pronamespace OPERATOR(pg_catalog.=) schema_oid)
+     OR EXISTS (SELECT FROM pg_catalog.pg_type WHERE typnamespace OPERATOR(pg_catalog.=) schema_oid)
+     OR EXISTS (SELECT FROM pg_catalog.pg_operator WHERE oprnamespace OPERATOR(pg_catalog.=) schema_oid)
+  THEN
+    RAISE EXCEPTION 'schema "@extschema@" exists already and is not safe for logout_everywhere'
+      USING ERRCODE = 'insufficient_privilege',
+            DETAIL = 'It must be owned by a superuser, empty, and let no other role create objects in it.',
+            HINT = 'Drop the schema (CREATE EXTENSION then creates it), or make it so.';
+  END IF;
+END $$;
+
 ------------------------------------------------------------------------------
 -- Settings: one row per enabled user table, kept by pg_dump.
 ------------------------------------------------------------------------------

@@ -304,8 +304,38 @@ SELECT logout_everywhere.log_out_everywhere(1, user_table => :hidden_users);
 RESET ROLE;
 SELECT jti, purpose FROM hidden.tokens;
 
+--
+-- A schema logout_everywhere made before CREATE EXTENSION by a role that is
+-- not a superuser (it could plant functions that shadow the extension's for
+-- its callers), or holding objects, or that another role may create in, is
+-- refused (42501); once dropped, CREATE EXTENSION makes its own.
+--
+\c :regress_home
+CREATE DATABASE regress_le_priv_schema;
+GRANT CREATE ON DATABASE regress_le_priv_schema TO regress_le_priv_app;
+\c regress_le_priv_schema
+SET ROLE regress_le_priv_app;
+CREATE SCHEMA logout_everywhere;
+RESET ROLE;
+CREATE EXTENSION logout_everywhere;
+\echo :LAST_ERROR_SQLSTATE
+DROP SCHEMA logout_everywhere;
+CREATE SCHEMA logout_everywhere;
+CREATE FUNCTION logout_everywhere.log_out_everywhere(integer) RETURNS bigint LANGUAGE sql AS 'SELECT 0::bigint';
+CREATE EXTENSION logout_everywhere;
+\echo :LAST_ERROR_SQLSTATE
+DROP FUNCTION logout_everywhere.log_out_everywhere(integer);
+GRANT CREATE ON SCHEMA logout_everywhere TO regress_le_priv_app;
+CREATE EXTENSION logout_everywhere;
+\echo :LAST_ERROR_SQLSTATE
+DROP SCHEMA logout_everywhere;
+CREATE EXTENSION logout_everywhere;
+SELECT nspowner::regrole = current_user::regrole AS owned_by_installer
+  FROM pg_namespace WHERE nspname = 'logout_everywhere';
+
 \c :regress_home
 DROP DATABASE regress_le_privileges WITH (FORCE);
+DROP DATABASE regress_le_priv_schema WITH (FORCE);
 DROP ROLE regress_le_priv_app;
 DROP ROLE regress_le_priv_nobody;
 DROP ROLE regress_le_priv_reader;
