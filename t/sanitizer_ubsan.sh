@@ -44,9 +44,13 @@ for t in "${MEMCHECK_REGRESS[@]}"; do [ -f "$BUILD/test/sql/$t.sql" ] || bad "ME
 for t in "${MEMCHECK_ISOLATION[@]}"; do [ -f "$BUILD/test/specs/$t.spec" ] || bad "MEMCHECK_ISOLATION: no test/specs/$t.spec"; done
 covered_lines "$TMPD/lines.before"      # forget the lines of the checks above
 run_suites ubsan "regress=${MEMCHECK_REGRESS[*]}" "isolation=${MEMCHECK_ISOLATION[*]}"
+# A test that fails here may have stopped before lines it reaches: the
+# comparison would not be sound.
+check "UBSan: the memcheck tests pass" "$SUITES_RC" 0
 covered_lines "$TMPD/lines.memcheck"
 run_suites ubsan "regress=$(suite_tests regress "${MEMCHECK_REGRESS[@]}")" \
     "isolation=$(suite_tests isolation "${MEMCHECK_ISOLATION[@]}")"
+check "UBSan: the other tests pass" "$SUITES_RC" 0
 covered_lines "$TMPD/lines.others"
 # Both counts must be real (a build without counters, or counters never
 # written, would make the comparison below pass on nothing).

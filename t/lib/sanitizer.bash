@@ -142,6 +142,7 @@ run_suites() {
         pids+=($!)
     done
     for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
+    SUITES_RC=$rc
     for kind in "${labels[@]}"; do
         grep -E '^(ok|not ok) |^test .* \.\.\. |^     [a-z_]+ +\.\.\. |tests? (passed|failed)' "$TMPD/$name.$kind.log" | tail -40 || true
         check "$name: the $kind tests ran" \
@@ -169,32 +170,31 @@ suite_tests() {
     echo "${out[*]}"
 }
 
-# wait_backends_gone: until no other client backend runs (each writes its
-# gcov counters when it exits).
-wait_backends_gone() {
-    local i
-    for i in $(seq 1 300); do
-        [ "$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")" = 0 ] && return 0
-        sleep 0.1
-    done
-    bad "backends still running after 30 s"
-}
-
-# covered_lines OUT: the lines of src/*.c that ran since the last call (their
-# gcov count is not zero), as "FILE:LINE", sorted, into OUT; then zeroes the
-# counters.
+# covered_lines OUT: the lines of src/*.c and src/*.h that ran since the
+# last call (their gcov count is not zero), as "FILE:LINE", sorted, into
+# OUT; then zeroes the counters. A backend writes its counters when it
+# exits, after it has left pg_stat_activity: a restart of the server makes
+# sure that every one has.
 covered_lines() {
-    local out=$1 f
-    wait_backends_gone
+    local out=$1 f c missing=0
+    stop_server
+    pg_ctlcluster "$V" regress start
+    wait_server
     # gcov reads the sources by the relative paths they were compiled with,
-    # and writes a FILE.gcov for each into the current directory
-    (cd "$BUILD" && gcov -o src src/*.c >/dev/null 2>&1) || true
-    # a .gcov line is "COUNT:LINE:SOURCE"; COUNT is "-" (no code), "#####"
-    # (never ran), or a number, with "*" when part of the line did not run
-    for f in "$BUILD"/*.c.gcov; do
+    # and writes a FILE.gcov for each into the current directory (a header's
+    # counts summed over the sources that include it)
+    (cd "$BUILD" && gcov -o src src/*.c >"$TMPD/gcov.log" 2>&1) || { cat "$TMPD/gcov.log"; bad "gcov failed"; }
+    for c in "$BUILD"/src/*.c; do
+        [ -f "$BUILD/$(basename "$c").gcov" ] || { missing=1; bad "gcov wrote no $(basename "$c").gcov"; }
+    done
+    [ "$missing" = 0 ] || cat "$TMPD/gcov.log"
+    # a .gcov line is "COUNT:LINE:SOURCE", the first ones "-:0:Source:PATH";
+    # COUNT is "-" (no code), "#####" (never ran), or a number, with "*" when
+    # part of the line did not run. Only the extension's own files count.
+    for f in "$BUILD"/*.gcov; do
         [ -f "$f" ] || continue
-        awk -F: -v file="src/$(basename "$f" .gcov)" \
-            '$2 + 0 > 0 { c = $1; gsub(/[ *]/, "", c); if (c ~ /^[0-9]+$/ && c > 0) print file ":" ($2 + 0) }' "$f"
+        awk -F: '$2 + 0 == 0 && $3 == "Source" { file = $4; next }
+                 file ~ /^src\// && $2 + 0 > 0 { c = $1; gsub(/[ *]/, "", c); if (c ~ /^[0-9]+$/ && c > 0) print file ":" ($2 + 0) }' "$f"
     done | sort -u >"$out"
     rm -f "$BUILD"/*.gcov
     find "$BUILD/src" -name '*.gcda' -delete 2>/dev/null || true
