@@ -102,24 +102,40 @@ BEGIN
          '@extschema@.subject_for(pg_catalog.text, pg_catalog.regclass)')) AS v(typed, text_version)
   LOOP
     FOR r IN
-      SELECT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
-                  ELSE a.grantee::pg_catalog.regrole::pg_catalog.text END AS grantee,
-             a.grantor::pg_catalog.regrole::pg_catalog.text AS grantor,
-             a.is_grantable,
-             a.grantor OPERATOR(pg_catalog.=) p.proowner AS by_owner
-        FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
-       WHERE p.oid OPERATOR(pg_catalog.=) pair.typed::pg_catalog.oid
-         AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
-         AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+      -- each EXECUTE grant on the typed version, with its depth in the chain
+      -- of grants (1: made by the owner), so that each grantor's own grant
+      -- comes before the grants it made
+      WITH RECURSIVE acl AS (
+        SELECT a.grantee, a.grantor, a.is_grantable, p.proowner
+          FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+         WHERE p.oid OPERATOR(pg_catalog.=) pair.typed::pg_catalog.oid
+           AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+           AND a.grantee OPERATOR(pg_catalog.<>) p.proowner),
+      chain AS (
+        SELECT acl.grantee, acl.grantor, 1 AS depth FROM acl
+         WHERE acl.grantor OPERATOR(pg_catalog.=) acl.proowner
+        UNION
+        SELECT acl.grantee, acl.grantor, chain.depth OPERATOR(pg_catalog.+) 1 FROM acl
+          JOIN chain ON acl.grantor OPERATOR(pg_catalog.=) chain.grantee
+         WHERE chain.depth OPERATOR(pg_catalog.<) 64)
+      SELECT CASE WHEN acl.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                  ELSE acl.grantee::pg_catalog.regrole::pg_catalog.text END AS grantee,
+             acl.grantor::pg_catalog.regrole::pg_catalog.text AS grantor,
+             acl.is_grantable,
+             acl.grantor OPERATOR(pg_catalog.=) acl.proowner AS by_owner,
+             (SELECT pg_catalog.min(chain.depth) FROM chain
+               WHERE chain.grantee OPERATOR(pg_catalog.=) acl.grantee
+                 AND chain.grantor OPERATOR(pg_catalog.=) acl.grantor) AS depth
+        FROM acl
       UNION ALL
       -- the typed version's owner, when it is not the text version's (it
       -- executes its own functions without a grant)
-      SELECT p.proowner::pg_catalog.regrole::pg_catalog.text, NULL, false, true
+      SELECT p.proowner::pg_catalog.regrole::pg_catalog.text, NULL, false, true, 0
         FROM pg_catalog.pg_proc p, pg_catalog.pg_proc t
        WHERE p.oid OPERATOR(pg_catalog.=) pair.typed::pg_catalog.oid
          AND t.oid OPERATOR(pg_catalog.=) pair.text_version::pg_catalog.oid
          AND p.proowner OPERATOR(pg_catalog.<>) t.proowner
-       ORDER BY 4 DESC, 1, 2
+       ORDER BY 5, 1, 2
     LOOP
       RAISE WARNING 'role % may execute %, not yet %', r.grantee, pair.typed, pair.text_version
         USING DETAIL = pg_catalog.format('Quoted literals and untyped parameters now resolve to %s.', pair.text_version),

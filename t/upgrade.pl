@@ -275,26 +275,31 @@ SQL
 		'1', "$v: restored: the application role logs a user out by a quoted id");
 }
 
-# The statements the update names, for PUBLIC, a role with the grant
-# option, a role granted by that role, and an odd role name: once run, each
-# text version has the ACL of its typed version, grant chain included.
+# The statements the update names, for PUBLIC, a chain of grants three deep
+# whose role names sort against the chain's order (le_z1 with the grant
+# option grants le_y2, which grants le_app and an odd role name): once run in
+# the order printed, each text version has the ACL of its typed version.
 if (grep { $_ eq '1.0' } @versions)
 {
-	$node->safe_psql('postgres', q{CREATE DATABASE le_grants; CREATE ROLE le_admin; CREATE ROLE "le ""odd"" app"});
+	$node->safe_psql('postgres',
+		q{CREATE DATABASE le_grants; CREATE ROLE le_z1; CREATE ROLE le_y2; CREATE ROLE "le ""odd"" app"});
 	$node->safe_psql('le_grants', <<'SQL');
 CREATE EXTENSION logout_everywhere VERSION '1.0';
 GRANT USAGE ON SCHEMA logout_everywhere TO PUBLIC;
 GRANT EXECUTE ON FUNCTION logout_everywhere.subject_for("any", regclass) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION logout_everywhere.log_out_everywhere("any", text[], text[], text, regclass)
-  TO le_admin WITH GRANT OPTION;
-GRANT EXECUTE ON FUNCTION logout_everywhere.log_out_everywhere("any", text[], text[], text, regclass) TO "le ""odd"" app";
-SET ROLE le_admin;
-GRANT EXECUTE ON FUNCTION logout_everywhere.log_out_everywhere("any", text[], text[], text, regclass) TO le_app;
+  TO le_z1 WITH GRANT OPTION;
+SET ROLE le_z1;
+GRANT EXECUTE ON FUNCTION logout_everywhere.log_out_everywhere("any", text[], text[], text, regclass)
+  TO le_y2 WITH GRANT OPTION;
+SET ROLE le_y2;
+GRANT EXECUTE ON FUNCTION logout_everywhere.log_out_everywhere("any", text[], text[], text, regclass)
+  TO le_app, "le ""odd"" app";
 RESET ROLE;
 SQL
 	my ($ret, $out, $err) = $node->psql('le_grants', "ALTER EXTENSION $ext UPDATE");
 	my @grants = $err =~ /HINT:  (.*GRANT EXECUTE ON FUNCTION .*;.*)/g;
-	is(scalar(@grants), 4, 'the update names 4 grants (PUBLIC, the grant option, the chained grant, the odd name)')
+	is(scalar(@grants), 5, 'the update names 5 grants (PUBLIC, and the chain of four)')
 	  or diag($err);
 	$node->safe_psql('le_grants', join("\n", @grants));
 	is( $node->safe_psql('le_grants', <<'SQL'),
