@@ -22,9 +22,9 @@ CREATE FUNCTION @extschema@.follow_altered_tables() RETURNS event_trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'follow_altered_tables';
 REVOKE ALL ON FUNCTION @extschema@.follow_altered_tables() FROM PUBLIC;
 COMMENT ON FUNCTION @extschema@.follow_altered_tables() IS
-  'Event trigger (ddl_command_end of CREATE TABLE and ALTER TABLE): the settings follow a renamed id or password column; an inheritance child of a user table is refused, one of a token table gets the token guard.';
+  'Event trigger (ddl_command_end of CREATE and ALTER TABLE and FOREIGN TABLE, and CREATE SCHEMA): the settings follow a renamed id or password column; an inheritance child of a user table is refused, one of a token table gets the token guard.';
 CREATE EVENT TRIGGER logout_everywhere_follow_altered ON ddl_command_end
-    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE', 'CREATE FOREIGN TABLE', 'ALTER FOREIGN TABLE', 'CREATE SCHEMA')
     EXECUTE FUNCTION @extschema@.follow_altered_tables();
 
 -- 1.0 created the token guard with a WHEN clause that skipped rows written

@@ -263,7 +263,8 @@ forget_dropped_objects(PG_FUNCTION_ARGS)
 
 /*
  * Did the command make a table an inheritance child (CREATE TABLE ...
- * INHERITS, ALTER TABLE ... INHERIT)? Only then are new children looked for:
+ * INHERITS, also a foreign table or one made in CREATE SCHEMA, ALTER TABLE
+ * ... INHERIT)? Only then are new children looked for:
  * any other ALTER TABLE of an existing child leaves its guard alone (a
  * restore adds a child's primary key after loading the settings, and then
  * creates the child's guard itself).
@@ -279,6 +280,17 @@ AddsInheritance(Node *parsetree)
 		return false;
 	if (IsA(parsetree, CreateStmt))
 		return ((CreateStmt *) parsetree)->inhRelations != NIL;
+	if (IsA(parsetree, CreateForeignTableStmt))
+		return ((CreateForeignTableStmt *) parsetree)->base.inhRelations != NIL;
+	/* CREATE SCHEMA ... CREATE TABLE ... INHERITS: its elements */
+	if (IsA(parsetree, CreateSchemaStmt))
+	{
+		foreach(cell, ((CreateSchemaStmt *) parsetree)->schemaElts)
+			if (AddsInheritance(lfirst(cell)))
+				return true;
+		return false;
+	}
+	/* ALTER TABLE and ALTER FOREIGN TABLE */
 	if (!IsA(parsetree, AlterTableStmt))
 		return false;
 	foreach(cell, ((AlterTableStmt *) parsetree)->cmds)

@@ -135,6 +135,27 @@ DROP TRIGGER logout_everywhere_token_guard ON moved.tokens_child;
 ALTER TABLE moved.tokens_child ADD PRIMARY KEY (jti);
 SELECT count(*) AS guards FROM pg_trigger WHERE tgrelid = 'moved.tokens_child'::regclass;
 DROP TABLE moved.tokens_child;
+-- the same for children made by CREATE SCHEMA ... CREATE TABLE, and for
+-- foreign tables (CREATE and ALTER FOREIGN TABLE)
+CREATE SCHEMA kids CREATE TABLE users_kid () INHERITS (moved.users_v1);
+\echo :LAST_ERROR_SQLSTATE
+CREATE SCHEMA kids CREATE TABLE tokens_kid () INHERITS (moved.tokens_v1);
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'kids.tokens_kid'::regclass;
+DROP SCHEMA kids CASCADE;
+CREATE EXTENSION postgres_fdw;
+CREATE SERVER elsewhere FOREIGN DATA WRAPPER postgres_fdw;
+CREATE FOREIGN TABLE moved.users_remote () INHERITS (moved.users_v1) SERVER elsewhere;
+\echo :LAST_ERROR_SQLSTATE
+CREATE FOREIGN TABLE moved.tokens_remote () INHERITS (moved.tokens_v1) SERVER elsewhere;
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'moved.tokens_remote'::regclass;
+DROP FOREIGN TABLE moved.tokens_remote;
+CREATE FOREIGN TABLE moved.tokens_remote (jti text NOT NULL, subject text NOT NULL,
+  expires_at timestamp(0) NOT NULL, purpose text NOT NULL) SERVER elsewhere;
+ALTER FOREIGN TABLE moved.tokens_remote INHERIT moved.tokens_v1;
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'moved.tokens_remote'::regclass;
+DROP FOREIGN TABLE moved.tokens_remote;
+DROP SERVER elsewhere;
+DROP EXTENSION postgres_fdw;
 
 --
 -- DROPs keep the settings describing what exists (the sql_drop event trigger).
