@@ -78,6 +78,29 @@ COMMENT ON FUNCTION @extschema@.subject_for(pg_catalog.text, pg_catalog.regclass
 COMMENT ON FUNCTION @extschema@.subject_for("any", pg_catalog.regclass) IS
   'The token subject of a user id: subject_name || ''?id='' || the id form-encoded (application/x-www-form-urlencoded), as AshAuthentication writes it; the id as stored in the row that has it, else as the id type writes it. This version takes a typed id.';
 
+-- Default privileges of the role running the update may have granted the
+-- functions this update makes to other roles: nothing is granted but what
+-- the script says.
+DO $$
+DECLARE
+  o record;
+BEGIN
+  FOR o IN
+    SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text AS name, a.grantee
+      FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+     WHERE p.oid OPERATOR(pg_catalog.=) ANY (ARRAY[
+             '@extschema@.forget_dropped_objects()'::pg_catalog.regprocedure,
+             '@extschema@.follow_altered_tables()'::pg_catalog.regprocedure,
+             '@extschema@.log_out_everywhere(pg_catalog.text, pg_catalog.text[], pg_catalog.text[], pg_catalog.text, pg_catalog.regclass)'::pg_catalog.regprocedure,
+             '@extschema@.subject_for(pg_catalog.text, pg_catalog.regclass)'::pg_catalog.regprocedure]::pg_catalog.oid[])
+       AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+  LOOP
+    EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM %s', o.name,
+                              CASE WHEN o.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                                   ELSE o.grantee::pg_catalog.regrole::pg_catalog.text END);
+  END LOOP;
+END $$;
+
 -- Quoted literals and untyped parameters now resolve to the text versions,
 -- which nobody but their owner may execute yet: calls like
 -- log_out_everywhere('42') from a role granted the typed version fail with

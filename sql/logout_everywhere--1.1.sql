@@ -14,8 +14,9 @@
 
 -- The schema is named in the control file, and CREATE EXTENSION uses one of
 -- that name that already exists. Refuse one that a non-superuser owns or may
--- create objects in, or that holds objects already: they could shadow the
--- extension's functions for every caller that names them.
+-- create objects in, or that holds relations, functions, types or operators
+-- already: they could shadow the extension's functions for every caller that
+-- names them.
 DO $$
 DECLARE
   schema_oid pg_catalog.oid := '@extschema@'::pg_catalog.regnamespace::pg_catalog.oid;
@@ -256,3 +257,30 @@ CREATE FUNCTION @extschema@.token_guard() RETURNS trigger
 REVOKE ALL ON FUNCTION @extschema@.token_guard() FROM PUBLIC;
 COMMENT ON FUNCTION @extschema@.token_guard() IS
   'Trigger attached by enable() to the token table: makes token writes and log-outs of the same subject meet (see README, Concurrency).';
+
+------------------------------------------------------------------------------
+-- Last: default privileges (ALTER DEFAULT PRIVILEGES of the installing role)
+-- may have granted the objects above to other roles. Nothing is granted but
+-- what this script says: revoke every such grant.
+------------------------------------------------------------------------------
+DO $$
+DECLARE
+  o record;
+BEGIN
+  FOR o IN
+    SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END AS kind,
+           p.oid::pg_catalog.regprocedure::pg_catalog.text AS name, a.grantee
+      FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+     WHERE p.pronamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+       AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+    UNION
+    SELECT 'TABLE', c.oid::pg_catalog.regclass::pg_catalog.text, a.grantee
+      FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+     WHERE c.relnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+       AND a.grantee OPERATOR(pg_catalog.<>) c.relowner
+  LOOP
+    EXECUTE pg_catalog.format('REVOKE ALL ON %s %s FROM %s', o.kind, o.name,
+                              CASE WHEN o.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
+                                   ELSE o.grantee::pg_catalog.regrole::pg_catalog.text END);
+  END LOOP;
+END $$;

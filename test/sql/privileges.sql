@@ -329,9 +329,21 @@ GRANT CREATE ON SCHEMA logout_everywhere TO regress_le_priv_app;
 CREATE EXTENSION logout_everywhere;
 \echo :LAST_ERROR_SQLSTATE
 DROP SCHEMA logout_everywhere;
+-- default privileges of the installing role grant nothing of the extension's
+ALTER DEFAULT PRIVILEGES GRANT EXECUTE ON FUNCTIONS TO regress_le_priv_app;
+ALTER DEFAULT PRIVILEGES GRANT ALL ON TABLES TO regress_le_priv_app, PUBLIC;
 CREATE EXTENSION logout_everywhere;
 SELECT nspowner::regrole = current_user::regrole AS owned_by_installer
   FROM pg_namespace WHERE nspname = 'logout_everywhere';
+SELECT count(*) AS granted_to_others
+  FROM (SELECT (aclexplode(proacl)).grantee, proowner AS owner FROM pg_proc
+         WHERE pronamespace = 'logout_everywhere'::regnamespace
+        UNION ALL
+        SELECT (aclexplode(relacl)).grantee, relowner FROM pg_class
+         WHERE relnamespace = 'logout_everywhere'::regnamespace) g
+ WHERE grantee <> owner;
+ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM regress_le_priv_app;
+ALTER DEFAULT PRIVILEGES REVOKE ALL ON TABLES FROM regress_le_priv_app, PUBLIC;
 
 \c :regress_home
 DROP DATABASE regress_le_privileges WITH (FORCE);
