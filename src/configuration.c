@@ -234,6 +234,19 @@ CallsExtension(Oid function)
 	return found;
 }
 
+static Oid
+TableOwner(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
 /*
  * The action function of a user table, or InvalidOid: named action_name,
  * taking the table's row, owned by the table's owner (enable() runs as it),
@@ -578,6 +591,15 @@ CreateAction(EnableArguments *args, bool replace)
 	if (!replace)
 		RunStatement(psprintf("REVOKE ALL ON FUNCTION %s FROM PUBLIC",
 							  ActionSignature(args)));
+
+	/*
+	 * The action belongs to the table's owner, also when a superuser (or a
+	 * member of the owner's role) enables the table: that is how enable(),
+	 * disable() and the DDL triggers know it again (ActionFunction).
+	 */
+	if (!replace && GetUserId() != TableOwner(args->user_table))
+		RunStatement(psprintf("ALTER FUNCTION %s OWNER TO %s", ActionSignature(args),
+							  quote_identifier(GetUserNameFromId(TableOwner(args->user_table), false))));
 	RunStatement(psprintf("COMMENT ON FUNCTION %s IS %s",
 						  ActionSignature(args),
 						  quote_literal_cstr("Log this user out everywhere (made by logout_everywhere.enable; returns how many tokens it revoked)")));

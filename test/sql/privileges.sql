@@ -250,9 +250,18 @@ SELECT logout_everywhere.enable('own_users', 'tokens', subject_name => 'own');
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 SELECT user_table, token_table FROM logout_everywhere.settings ORDER BY user_table::text;
+-- A superuser enabling the owner's table makes the action the owner's, so
+-- that enable() again replaces it and disable() removes it.
+SELECT logout_everywhere.enable('own_users', 'own_tokens', subject_name => 'own', action_name => 'sign_out');
+SELECT proowner::regrole AS action_owner FROM pg_proc WHERE oid = 'sign_out(own_users)'::regprocedure;
+SELECT logout_everywhere.enable('own_users', 'own_tokens', subject_name => 'own', action_name => 'sign_out',
+                                exclude_purposes => '{revocation,api}');
+SELECT logout_everywhere.enable('own_users', 'own_tokens', subject_name => 'own', apply_on_password_change => true);
+SELECT count(*) AS sign_out_left FROM pg_proc WHERE proname = 'sign_out';
 SET ROLE regress_le_priv_owner;
 SELECT logout_everywhere.disable('own_users');
 RESET ROLE;
+SELECT to_regprocedure('log_out_everywhere(own_users)') IS NULL AS action_removed;
 SELECT user_table, subject_name, apply_on_password_change FROM logout_everywhere.settings ORDER BY user_table::text;
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'users'::regclass AND NOT tgisinternal ORDER BY 1;
 
