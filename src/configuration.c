@@ -32,8 +32,8 @@
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
-#include "funcapi.h"
 #include "commands/trigger.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
@@ -249,7 +249,7 @@ TableOwner(Oid relid)
 
 /*
  * The action function of a user table, or InvalidOid: named action_name,
- * taking the table's row, owned by the table's owner (enable() runs as it),
+ * taking the table's row, owned by the table's owner (enable() gives it to it),
  * calling log_out_everywhere. The one in the table's schema if there is
  * one; else looked for in the other schemas, so that it is found after
  * ALTER TABLE ... SET SCHEMA moved the table away from it. Nobody but the
