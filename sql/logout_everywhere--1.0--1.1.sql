@@ -78,6 +78,33 @@ COMMENT ON FUNCTION @extschema@.subject_for(pg_catalog.text, pg_catalog.regclass
 COMMENT ON FUNCTION @extschema@.subject_for("any", pg_catalog.regclass) IS
   'The token subject of a user id: subject_name || ''?id='' || the id form-encoded (application/x-www-form-urlencoded), as AshAuthentication writes it; the id as stored in the row that has it, else as the id type writes it. This version takes a typed id.';
 
+-- 1.0 gave the generated action to whoever called enable(); 1.1 knows it
+-- (enable() again, disable(), the DDL triggers) as the user table's owner's:
+-- give each action to its table's owner.
+DO $$
+DECLARE
+  a record;
+BEGIN
+  FOR a IN
+    SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text AS action,
+           c.relowner::pg_catalog.regrole::pg_catalog.text AS owner
+      FROM @extschema@.settings s
+      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.user_table::pg_catalog.oid
+      JOIN pg_catalog.pg_proc p ON p.proname OPERATOR(pg_catalog.=) s.action_name
+       AND p.pronamespace OPERATOR(pg_catalog.=) c.relnamespace
+       AND p.pronargs OPERATOR(pg_catalog.=) 1 AND p.proargtypes[0] OPERATOR(pg_catalog.=) c.reltype
+     WHERE p.proowner OPERATOR(pg_catalog.<>) c.relowner
+       AND EXISTS (SELECT FROM pg_catalog.pg_depend d
+                     JOIN pg_catalog.pg_proc q ON q.oid OPERATOR(pg_catalog.=) d.refobjid
+                    WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+                      AND d.objid OPERATOR(pg_catalog.=) p.oid
+                      AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+                      AND q.pronamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace)
+  LOOP
+    EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO %s', a.action, a.owner);
+  END LOOP;
+END $$;
+
 -- Default privileges of the role running the update may have granted the
 -- functions this update makes to other roles: nothing is granted but what
 -- the script says.

@@ -34,10 +34,10 @@ BEGIN
      OR EXISTS (SELECT FROM pg_catalog.pg_type WHERE typnamespace OPERATOR(pg_catalog.=) schema_oid)
      OR EXISTS (SELECT FROM pg_catalog.pg_operator WHERE oprnamespace OPERATOR(pg_catalog.=) schema_oid)
   THEN
-    RAISE EXCEPTION 'schema "@extschema@" exists already and is not safe for logout_everywhere'
+    RAISE EXCEPTION 'schema "@extschema@" is not safe for logout_everywhere'
       USING ERRCODE = 'insufficient_privilege',
-            DETAIL = 'It must be owned by a superuser, empty, and let no other role create objects in it.',
-            HINT = 'Drop the schema (CREATE EXTENSION then creates it), or make it so.';
+            DETAIL = 'It must be owned by a superuser, hold no tables, functions, types or operators, and let no other role create objects in it.',
+            HINT = 'Drop a schema of that name made beforehand, and check ALTER DEFAULT PRIVILEGES ... ON SCHEMAS, which may grant CREATE on the one CREATE EXTENSION makes.';
   END IF;
 END $$;
 

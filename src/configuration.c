@@ -549,6 +549,33 @@ ActionSignature(EnableArguments *args)
 					format_type_be_qualified(get_rel_type_id(args->user_table)));
 }
 
+/* Revoke every grant on the function but its owner's. */
+static void
+RevokeActionGrants(const char *signature)
+{
+	List	   *grantees = NIL;
+	ListCell   *cell;
+
+	if (SPI_execute(psprintf("SELECT DISTINCT a.grantee FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a"
+							 " WHERE p.oid OPERATOR(pg_catalog.=) %s::pg_catalog.regprocedure"
+							 "   AND a.grantee OPERATOR(pg_catalog.<>) p.proowner",
+							 quote_literal_cstr(signature)), false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the privileges of %s", signature);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		grantees = lappend_oid(grantees, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																		 SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+	/* PUBLIC always: a function is executable by PUBLIC unless revoked. */
+	RunStatement(psprintf("REVOKE ALL ON FUNCTION %s FROM PUBLIC", signature));
+	foreach(cell, grantees)
+		if (lfirst_oid(cell) != InvalidOid)
+			RunStatement(psprintf("REVOKE ALL ON FUNCTION %s FROM %s", signature,
+								  quote_identifier(GetUserNameFromId(lfirst_oid(cell), false))));
+}
+
 /*
  * The action <schema>.<action_name>(<argument_name> <user row>) RETURNS
  * bigint. From PostgreSQL 14 on its body is SQL-standard, so that the
@@ -587,10 +614,13 @@ CreateAction(EnableArguments *args, bool replace)
 			recordDependencyOn(&function, &extension, DEPENDENCY_NORMAL);
 	}
 #endif
-	/* A replaced action keeps the grants the DBA gave it. */
+	/*
+	 * A new action is granted to nobody: not PUBLIC, nor whom the creating
+	 * role's default privileges name. A replaced one keeps the grants the
+	 * DBA gave it.
+	 */
 	if (!replace)
-		RunStatement(psprintf("REVOKE ALL ON FUNCTION %s FROM PUBLIC",
-							  ActionSignature(args)));
+		RevokeActionGrants(ActionSignature(args));
 
 	/*
 	 * The action belongs to the table's owner, also when a superuser (or a

@@ -315,5 +315,28 @@ SQL
 		't', 'after the named statements each text version has the typed version\'s privileges');
 }
 
+# 1.0 gave the action to whoever called enable(): a superuser's action for
+# another role's table (made so by hand, as the library is the current one)
+# is the table owner's after the update, so enable() again replaces it.
+if (grep { $_ eq '1.0' } @versions)
+{
+	$node->safe_psql('postgres', 'CREATE DATABASE le_owned; CREATE ROLE le_owner');
+	$node->safe_psql('le_owned', <<"SQL");
+SET client_min_messages = warning;
+CREATE EXTENSION logout_everywhere VERSION '1.0';
+CREATE TABLE users (id integer PRIMARY KEY, hashed_password text);
+CREATE TABLE tokens $ash_tokens_ddl;
+ALTER TABLE users OWNER TO le_owner;
+ALTER TABLE tokens OWNER TO le_owner;
+SELECT logout_everywhere.enable('users', 'tokens');
+ALTER FUNCTION public.log_out_everywhere(users) OWNER TO CURRENT_USER;
+ALTER EXTENSION logout_everywhere UPDATE;
+SQL
+	is($node->safe_psql('le_owned', "SELECT proowner::regrole FROM pg_proc WHERE oid = 'public.log_out_everywhere(users)'::regprocedure"),
+		'le_owner', '1.0: after the update the action belongs to the user table\'s owner');
+	my ($ret, $out, $err) = $node->psql('le_owned', "SELECT logout_everywhere.enable('users', 'tokens')");
+	is($ret, 0, '1.0: ... and enable() again replaces it') or diag($err);
+}
+
 $node->stop;
 done_testing();

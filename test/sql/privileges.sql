@@ -258,6 +258,19 @@ SELECT logout_everywhere.enable('own_users', 'own_tokens', subject_name => 'own'
                                 exclude_purposes => '{revocation,api}');
 SELECT logout_everywhere.enable('own_users', 'own_tokens', subject_name => 'own', apply_on_password_change => true);
 SELECT count(*) AS sign_out_left FROM pg_proc WHERE proname = 'sign_out';
+-- a member of the owner's role, with default privileges that grant its new
+-- functions to another role: the action is the owner's and granted to nobody
+CREATE ROLE regress_le_priv_member IN ROLE regress_le_priv_owner;
+GRANT CREATE ON SCHEMA public TO regress_le_priv_member;
+ALTER DEFAULT PRIVILEGES FOR ROLE regress_le_priv_member GRANT EXECUTE ON FUNCTIONS TO regress_le_priv_app;
+SET ROLE regress_le_priv_member;
+SELECT logout_everywhere.enable('own_users', 'own_tokens', subject_name => 'own', action_name => 'by_member');
+RESET ROLE;
+SELECT proowner::regrole AS action_owner, proacl FROM pg_proc WHERE oid = 'by_member(own_users)'::regprocedure;
+SELECT logout_everywhere.enable('own_users', 'own_tokens', subject_name => 'own', apply_on_password_change => true);
+ALTER DEFAULT PRIVILEGES FOR ROLE regress_le_priv_member REVOKE EXECUTE ON FUNCTIONS FROM regress_le_priv_app;
+REVOKE CREATE ON SCHEMA public FROM regress_le_priv_member;
+DROP ROLE regress_le_priv_member;
 SET ROLE regress_le_priv_owner;
 SELECT logout_everywhere.disable('own_users');
 RESET ROLE;
