@@ -268,6 +268,14 @@ SELECT logout_everywhere.enable('own_users', 'own_tokens', subject_name => 'own'
 RESET ROLE;
 SELECT proowner::regrole AS action_owner, proacl FROM pg_proc WHERE oid = 'by_member(own_users)'::regprocedure;
 SELECT logout_everywhere.enable('own_users', 'own_tokens', subject_name => 'own', apply_on_password_change => true);
+-- the owner without CREATE on the schema: a clear 42501 that names it
+REVOKE CREATE ON SCHEMA public FROM regress_le_priv_owner;
+SET ROLE regress_le_priv_member;
+\set VERBOSITY default
+SELECT logout_everywhere.enable('own_users', 'own_tokens', subject_name => 'own', action_name => 'by_member');
+\set VERBOSITY sqlstate
+RESET ROLE;
+GRANT CREATE ON SCHEMA public TO regress_le_priv_owner;
 ALTER DEFAULT PRIVILEGES FOR ROLE regress_le_priv_member REVOKE EXECUTE ON FUNCTIONS FROM regress_le_priv_app;
 REVOKE CREATE ON SCHEMA public FROM regress_le_priv_member;
 DROP ROLE regress_le_priv_member;
