@@ -234,6 +234,7 @@ CallsExtension(Oid function)
 	return found;
 }
 
+/* The table's owner, or InvalidOid when the table is gone. */
 static Oid
 TableOwner(Oid relid)
 {
@@ -241,7 +242,7 @@ TableOwner(Oid relid)
 	Oid			owner;
 
 	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
+		return InvalidOid;
 	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
 	ReleaseSysCache(tuple);
 	return owner;
@@ -260,15 +261,12 @@ ActionFunction(Oid user_table, const char *action_name)
 {
 	Oid			row_type = get_rel_type_id(user_table);
 	Oid			table_schema = get_rel_namespace(user_table);
-	Oid			table_owner;
-	HeapTuple	class_tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(user_table));
+	Oid			table_owner = TableOwner(user_table);
 	CatCList   *candidates;
 	Oid			found = InvalidOid;
 
-	if (!HeapTupleIsValid(class_tuple))
+	if (!OidIsValid(table_owner))
 		return InvalidOid;
-	table_owner = ((Form_pg_class) GETSTRUCT(class_tuple))->relowner;
-	ReleaseSysCache(class_tuple);
 
 	candidates = SearchSysCacheList1(PROCNAMEARGSNSP, CStringGetDatum(action_name));
 	for (int i = 0; i < candidates->n_members; i++)
@@ -629,6 +627,7 @@ CreateAction(EnableArguments *args, bool replace)
 	 */
 	if (!replace && GetUserId() != TableOwner(args->user_table))
 	{
+		/* the table is locked: it has an owner */
 		const char *owner = GetUserNameFromId(TableOwner(args->user_table), false);
 		const char *schema = get_namespace_name(get_rel_namespace(args->user_table));
 		bool		isnull;

@@ -306,6 +306,8 @@ FollowAlteredTables(void)
 	uint64		renamed;
 	uint64		children;
 	SPITupleTable *rows;
+	/* read first: the DDL below may fire this trigger again */
+	bool		adds_inheritance = command_adds_inheritance;
 
 	/* Not read_only: a snapshot taken now sees what the command changed. */
 	if (SPI_execute(psprintf(RENAMED_COLUMNS_QUERY, schema), false, 0) != SPI_OK_SELECT)
@@ -336,7 +338,7 @@ FollowAlteredTables(void)
 							SPI_getvalue(rows->vals[i], rows->tupdesc, 2));
 	}
 
-	if (!command_adds_inheritance)
+	if (!adds_inheritance)
 		return;
 	if (SPI_execute(psprintf(NEW_CHILDREN_QUERY, schema, schema, schema), false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read logout_everywhere.settings");
